@@ -1,0 +1,9 @@
+"""ASGI entry point. The MCP server will be routed next to Django here."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+application = get_asgi_application()

@@ -1,0 +1,7 @@
+"""Local development: the embedded default of `make run`."""
+
+from config.env import env_bool
+
+from .base import *  # noqa: F403
+
+DEBUG = env_bool("DJANGO_DEBUG", True)

@@ -1,0 +1,73 @@
+"""REST endpoints of rbac: users (superuser only), the current user, personal API tokens."""
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.api.schema import READ_ERRORS, WRITE_ERRORS
+from rbac import services
+from rbac.models import ApiToken
+
+from .permissions import IsSuperuser
+from .serializers import ApiTokenCreatedSerializer, ApiTokenSerializer, MeSerializer, UserSerializer
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: UserSerializer(many=True), **READ_ERRORS}),
+    create=extend_schema(responses={201: UserSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Deactivates the user and revokes their tokens (history is kept)."),
+)
+class UserViewSet(viewsets.ModelViewSet):
+    """Users of the installation. Superusers only, so a script can bootstrap a whole installation."""
+
+    serializer_class = UserSerializer
+    permission_classes = [IsSuperuser]
+    filterset_fields = ["is_active", "is_staff", "is_superuser", "username"]
+
+    def get_queryset(self):
+        return get_user_model().objects.order_by("username")
+
+    def perform_create(self, serializer):
+        serializer.instance = services.user_create(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.user_update(actor=self.request.user, user=serializer.instance,
+                                                   **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.user_deactivate(actor=self.request.user, user=instance)
+
+    @extend_schema(responses={200: MeSerializer, 401: READ_ERRORS[401]})
+    @action(detail=False, methods=["get"], permission_classes=[permissions.IsAuthenticated])
+    def me(self, request):
+        """The authenticated user, with their project memberships and permissions."""
+        return Response(MeSerializer(request.user).data)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: ApiTokenCreatedSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(description="Revokes the token; it stops working at once."),
+)
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                      mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's own personal API tokens. The token itself is returned only on creation."""
+
+    serializer_class = ApiTokenSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ApiToken.objects.none()
+        return ApiToken.objects.filter(user=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token, plain = services.api_token_create(actor=request.user, user=request.user, **serializer.validated_data)
+        token.token = plain
+        return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, *args, **kwargs):
+        services.api_token_revoke(actor=request.user, token=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Settlements (SPEC §3) arrive with the settlements issue."""
