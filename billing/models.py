@@ -14,3 +14,6 @@ class BillingAccess(models.Model):
             ("manage", "Billing: recalculate, build drafts, remove from run, delete run, void"),
             ("admin", "Billing: post invoices, credit notes, settings"),
         ]
+
+    def __str__(self) -> str:
+        return "Billing access"

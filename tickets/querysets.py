@@ -2,7 +2,6 @@
 
 import re
 
-from django.db import models
 from django.db.models import OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 

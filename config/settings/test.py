@@ -3,7 +3,7 @@
 import tempfile
 from pathlib import Path
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import STORAGES
 
 DEBUG = False
@@ -13,3 +13,6 @@ if STORAGES["default"]["BACKEND"].endswith("FileSystemStorage"):
     STORAGES["default"]["OPTIONS"]["location"] = MEDIA_ROOT
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Tests run tasks in-process unless a test starts a real worker (tests/core/test_services.py).
+CELERY_TASK_ALWAYS_EAGER = True

@@ -18,9 +18,10 @@ from rbac.choices import ProjectPermission as P
 from rbac.models import Membership, Role
 from tickets import services
 from tickets.filtersets import ExpenseFilter, ProjectFilter, TicketFilter, TimeEntryFilter
-from tickets.models import Expense, Project, Ticket, TimeEntry
+from tickets.models import Project, Ticket
 
 from .serializers import ExpenseSerializer, ProjectSerializer, TicketSerializer, TimeEntrySerializer
+
 
 def _with_errors(serializer, errors):
     return {**errors, 200: serializer, 201: serializer}

@@ -1,0 +1,86 @@
+"""Shared fixtures, and the rule for tests that need a real service.
+
+A test marked `postgres`, `redis` or `s3` is skipped, with the reason, when that service is not
+configured (DATABASE_URL / REDIS_URL / S3_ENDPOINT_URL). With REQUIRE_SERVICES=1 (set by .ci/run)
+such a skip becomes a failure: CI must run everything.
+"""
+
+import os
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+SERVICE_HINTS = {
+    "postgres": "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/settlements",
+    "redis": "needs Redis: set REDIS_URL=redis://127.0.0.1:6379/0",
+    "s3": "needs an S3 endpoint: set S3_ENDPOINT_URL (e.g. moto_server -p 5055) and S3_BUCKET",
+}
+
+
+def _redis_reachable() -> bool:
+    if not settings.REDIS_URL:
+        return False
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def service_available(name: str) -> bool:
+    if name == "postgres":
+        return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if name == "redis":
+        return _redis_reachable()
+    if name == "s3":
+        return bool(settings.S3_ENDPOINT_URL and settings.S3_BUCKET)
+    raise ValueError(name)
+
+
+_availability: dict[str, bool] = {}
+
+
+def pytest_runtest_setup(item):
+    for name in SERVICE_HINTS:
+        if item.get_closest_marker(name) is None:
+            continue
+        if name not in _availability:
+            _availability[name] = service_available(name)
+        if _availability[name]:
+            continue
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"REQUIRE_SERVICES=1 but this test {SERVICE_HINTS[name]}", pytrace=False)
+        pytest.skip(SERVICE_HINTS[name])
+
+
+def pytest_report_header(config):
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return (f"database: {engine}; redis: {'configured' if settings.REDIS_URL else 'not configured'}; "
+            f"s3: {settings.S3_ENDPOINT_URL or 'not configured (local files)'}")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) → an APIClient authenticated as that user (None → anonymous)."""
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(username="root", is_superuser=True, is_staff=True)
