@@ -140,10 +140,10 @@ def role_delete(*, actor, role: Role) -> None:
     role.delete()
 
 
-def ensure_builtin_roles() -> None:
-    """Create or refresh the built-in roles (also run by a data migration)."""
+def ensure_builtin_roles(*, using: str = "default") -> None:
+    """Create or refresh the built-in roles (after every migrate and flush)."""
     for slug, (name, permissions) in BUILTIN_ROLES.items():
-        Role.objects.update_or_create(
+        Role.objects.using(using).update_or_create(
             slug=slug, project=None,
             defaults={"name": name, "permissions": list(permissions), "is_builtin": True},
         )

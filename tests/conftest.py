@@ -84,3 +84,22 @@ def client_for():
 @pytest.fixture
 def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket():
+    """The configured bucket on the S3 endpoint (moto's server in CI, MinIO elsewhere), created if missing."""
+    if not service_available("s3"):
+        pytest.skip(SERVICE_HINTS["s3"])
+    import boto3
+    from botocore.exceptions import ClientError
+
+    options = settings.STORAGES["default"]["OPTIONS"]
+    client = boto3.client("s3", endpoint_url=options["endpoint_url"], region_name=options["region_name"],
+                          aws_access_key_id=options["access_key"] or "testing",
+                          aws_secret_access_key=options["secret_key"] or "testing")
+    try:
+        client.head_bucket(Bucket=options["bucket_name"])
+    except ClientError:
+        client.create_bucket(Bucket=options["bucket_name"])
+    return options["bucket_name"]

@@ -115,8 +115,10 @@ class TicketAdmin(ServiceAdmin):
             obj.pk, obj.number = created.pk, created.number
 
     def save_related(self, request, form, formsets, change):
-        # The inlines are read-only; nothing related is saved from this screen.
-        pass
+        # The inlines are read-only: nothing related is saved here, but the admin's change
+        # message still reads what each formset did.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
         services.ticket_delete(actor=request.user, ticket=obj)
