@@ -1,6 +1,7 @@
 """Admin screens for roles, memberships and API tokens, restricted per project."""
 
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from core.admin import ServiceAdmin
 from rbac.choices import ProjectPermission as P
@@ -10,30 +11,55 @@ from .models import ApiToken, Membership, Role
 from .querysets import has_project_permission, project_ids_with
 
 
+def administered_projects(user):
+    """Projects where `user` is project admin (for dropdowns of admin-only actions)."""
+    project_model = Membership._meta.get_field("project").related_model
+    return project_model.objects.visible_to(user, P.PROJECT_ADMIN)
+
+
+class ProjectScopedAdmin(ServiceAdmin):
+    """Admin for objects of one project: changing and deleting need a project permission."""
+
+    change_permission: str = P.PROJECT_ADMIN
+    delete_permission: str = P.PROJECT_ADMIN
+
+    def project_id_of(self, obj) -> int | None:
+        return obj.project_id
+
+    def _holds(self, request, obj, permission: str) -> bool:
+        if obj is None:
+            return self.has_module_permission(request)
+        project_id = self.project_id_of(obj)
+        return project_id is not None and has_project_permission(request.user, project_id, permission)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._holds(request, obj, self.change_permission)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._holds(request, obj, self.delete_permission)
+
+
 @admin.register(Role)
-class RoleAdmin(ServiceAdmin):
+class RoleAdmin(ProjectScopedAdmin):
     list_display = ["name", "slug", "project", "is_builtin"]
     list_filter = ["is_builtin"]
     fields = ["project", "slug", "name", "permissions"]
 
     def get_queryset(self, request):
-        queryset = Role.objects.select_related("project")
-        ids = project_ids_with(request.user, None)
-        if ids is None:
-            return queryset
-        from django.db.models import Q
+        return self.visible_roles(request.user).select_related("project")
 
-        return queryset.filter(Q(project__isnull=True) | Q(project__in=ids))
+    @staticmethod
+    def visible_roles(user):
+        ids = project_ids_with(user, None)
+        return Role.objects.all() if ids is None else Role.objects.filter(Q(project__isnull=True) | Q(project__in=ids))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "project":
+            kwargs["queryset"] = administered_projects(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return obj.project_id is not None and has_project_permission(request.user, obj.project_id, P.PROJECT_ADMIN)
-
-    has_delete_permission = has_change_permission
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -52,9 +78,10 @@ class RoleAdmin(ServiceAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ServiceAdmin):
+class MembershipAdmin(ProjectScopedAdmin):
     list_display = ["user", "project", "role", "updated_at"]
-    list_filter = ["role", "project"]
+    # Filters and dropdowns offer only what the user may see: no project names leak.
+    list_filter = [("role", admin.RelatedOnlyFieldListFilter), ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["user__username", "project__key"]
     list_select_related = ["user", "project", "role"]
     fields = ["user", "project", "role"]
@@ -65,15 +92,15 @@ class MembershipAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["user", "project"] if obj else []
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "project":
+            kwargs["queryset"] = administered_projects(request.user)
+        elif db_field.name == "role":
+            kwargs["queryset"] = RoleAdmin.visible_roles(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return has_project_permission(request.user, obj.project_id, P.PROJECT_ADMIN)
-
-    has_delete_permission = has_change_permission
 
     def save_model(self, request, obj, form, change):
         membership = services.membership_set(actor=request.user, project=obj.project, user=obj.user,

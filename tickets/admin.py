@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from core.admin import ServiceAdmin
+from rbac.admin import ProjectScopedAdmin
 from rbac.choices import ProjectPermission as P
 from rbac.querysets import has_project_permission
 
@@ -15,7 +15,7 @@ def _writes_tickets_somewhere(user) -> bool:
 
 
 @admin.register(Project)
-class ProjectAdmin(ServiceAdmin):
+class ProjectAdmin(ProjectScopedAdmin):
     list_display = ["key", "name", "is_active", "budget_hours", "budget_amount", "budget_currency"]
     list_filter = ["is_active"]
     search_fields = ["key", "name"]
@@ -30,12 +30,8 @@ class ProjectAdmin(ServiceAdmin):
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request) and services.can_create_projects(request.user)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return has_project_permission(request.user, obj.pk, P.PROJECT_ADMIN)
-
-    has_delete_permission = has_change_permission
+    def project_id_of(self, project) -> int:
+        return project.pk
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -62,6 +58,16 @@ class _ReadOnlyRecordInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # `obj` is the ticket; its project's readers see its records (not global model perms).
+        return obj is None or has_project_permission(request.user, obj.project_id, P.TICKETS_READ)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class TimeEntryInline(_ReadOnlyRecordInline):
     model = TimeEntry
@@ -74,13 +80,15 @@ class ExpenseInline(_ReadOnlyRecordInline):
 
 
 @admin.register(Ticket)
-class TicketAdmin(ServiceAdmin):
+class TicketAdmin(ProjectScopedAdmin):
     list_display = ["key", "title", "project", "status", "priority", "assignee", "due_date"]
-    list_filter = ["status", "priority", "project"]
+    list_filter = ["status", "priority", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["title", "project__key"]
     list_select_related = ["project", "assignee"]
     fields = ["project", "title", "description", "priority", "status", "assignee", "due_date"]
     inlines = [TimeEntryInline, ExpenseInline]
+    change_permission = P.TICKETS_WRITE
+    delete_permission = P.TICKETS_DELETE
 
     def get_queryset(self, request):
         return Ticket.objects.visible_to(request.user, "read").select_related("project", "assignee")
@@ -95,16 +103,6 @@ class TicketAdmin(ServiceAdmin):
 
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request) and _writes_tickets_somewhere(request.user)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return has_project_permission(request.user, obj.project_id, P.TICKETS_WRITE)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return has_project_permission(request.user, obj.project_id, P.TICKETS_DELETE)
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -124,11 +122,13 @@ class TicketAdmin(ServiceAdmin):
         services.ticket_delete(actor=request.user, ticket=obj)
 
 
-class RecordAdmin(ServiceAdmin):
+class RecordAdmin(ProjectScopedAdmin):
     """Time entries and expenses; `kind` names the shared service implementation."""
 
     kind: str
     autocomplete_fields = ["ticket"]
+    change_permission = P.TICKETS_WRITE
+    delete_permission = P.TICKETS_WRITE
     list_select_related = ["ticket__project", "user"]
 
     def get_queryset(self, request):
@@ -145,12 +145,8 @@ class RecordAdmin(ServiceAdmin):
     def has_add_permission(self, request) -> bool:
         return self.has_module_permission(request) and _writes_tickets_somewhere(request.user)
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is None:
-            return self.has_module_permission(request)
-        return has_project_permission(request.user, obj.ticket.project_id, P.TICKETS_WRITE)
-
-    has_delete_permission = has_change_permission
+    def project_id_of(self, record) -> int:
+        return record.ticket.project_id
 
     def save_model(self, request, obj, form, change):
         kind = services.RECORD_KINDS[self.kind]
@@ -169,7 +165,7 @@ class RecordAdmin(ServiceAdmin):
 class TimeEntryAdmin(RecordAdmin):
     kind = "time_entry"
     list_display = ["work_date", "ticket", "user", "minutes", "activity", "billable"]
-    list_filter = ["billable", "activity", "ticket__project"]
+    list_filter = ["billable", "activity", ("ticket__project", admin.RelatedOnlyFieldListFilter)]
     date_hierarchy = "work_date"
     fields = ["ticket", "user", "work_date", "minutes", "activity", "description", "billable"]
 
@@ -178,6 +174,6 @@ class TimeEntryAdmin(RecordAdmin):
 class ExpenseAdmin(RecordAdmin):
     kind = "expense"
     list_display = ["date", "ticket", "user", "amount", "currency", "billable"]
-    list_filter = ["billable", "currency", "ticket__project"]
+    list_filter = ["billable", "currency", ("ticket__project", admin.RelatedOnlyFieldListFilter)]
     date_hierarchy = "date"
     fields = ["ticket", "user", "date", "description", "amount", "currency", "billable"]

@@ -23,7 +23,9 @@ class EditAction(StrEnum):
 
 @dataclass(frozen=True)
 class EditAttempt:
-    """What a service is about to do. `record` is the time entry or expense (None on create)."""
+    """What a service is about to do. `record` is the time entry or expense (None on create;
+    on a move to another ticket, the new ticket gets a *create* attempt carrying the record).
+    Deleting a ticket asks TICKET_DELETE, then the delete action of each of its records."""
 
     action: EditAction
     ticket: Any

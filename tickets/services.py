@@ -184,12 +184,18 @@ def ticket_delete(*, actor, ticket: Ticket) -> None:
     _require_ticket_permission(actor, ticket.project, P.TICKETS_DELETE)
     ticket = _lock_ticket(ticket.pk)
     check_edit(EditAttempt(EditAction.TICKET_DELETE, ticket, actor))
-    removed = [(RECORD_KINDS["time_entry"], pk) for pk in ticket.time_entries.values_list("pk", flat=True)]
-    removed += [(RECORD_KINDS["expense"], pk) for pk in ticket.expenses.values_list("pk", flat=True)]
+    # Deleting the ticket deletes its time entries and expenses: each must be deletable too
+    # (a billing lock on one entry keeps the whole ticket).
+    removed = []
+    for kind in RECORD_KINDS.values():
+        for record in kind.model.objects.select_for_update().filter(ticket=ticket).order_by("pk"):
+            check_edit(EditAttempt(kind.delete, ticket, actor, record=record))
+            removed.append((kind, record.pk))
+    project_id, ticket_id = ticket.project_id, ticket.pk
     ticket.delete()
     for kind, pk in removed:
-        send_record_changed_on_commit(kind=kind.name, record_id=pk, project_id=ticket.project_id,
-                                      ticket_id=ticket.pk, deleted=True)
+        send_record_changed_on_commit(kind=kind.name, record_id=pk, project_id=project_id,
+                                      ticket_id=ticket_id, deleted=True)
 
 
 # --- Time entries and expenses ------------------------------------------------------------
@@ -267,7 +273,8 @@ def record_update(kind: RecordKind, *, actor, record, changes: dict[str, Any]):
                            changed_fields=frozenset(changed)))
     if new_ticket.pk != record.ticket_id:
         # Moving a record onto another ticket adds it there: that ticket's guards must agree too.
-        check_edit(EditAttempt(kind.create, tickets[new_ticket.pk], actor, changed_fields=frozenset(changed)))
+        check_edit(EditAttempt(kind.create, tickets[new_ticket.pk], actor, record=record,
+                               changed_fields=frozenset(changed)))
         _notify(kind, record, deleted=True)
     _save_changes(record, changed)
     _notify(kind, record)

@@ -105,7 +105,7 @@ def test_token_api_refuses_past_expiry_and_hides_other_users_tokens(client_for):
 def test_purge_removes_only_long_expired_tokens():
     user = UserFactory(username="ann")
     old, _ = services.api_token_create(actor=user, user=user, name="old")
-    fresh, _ = services.api_token_create(actor=user, user=user, name="fresh")
+    services.api_token_create(actor=user, user=user, name="fresh")
     ApiToken.objects.filter(pk=old.pk).update(revoked_at=timezone.now() - timedelta(days=200))
     assert services.api_tokens_purge_expired(older_than_days=90) == 1
     assert list(ApiToken.objects.values_list("name", flat=True)) == ["fresh"]

@@ -194,7 +194,7 @@ def test_project_with_tickets_cannot_be_deleted(owner_client):
 
 
 def test_non_json_body_is_a_clear_400(owner_client):
-    client, project, _ = owner_client
+    client = owner_client[0]
     response = client.post("/api/tickets/", data="{not json", content_type="application/json")
     assert response.status_code == 400 and response.json()["code"] == "parse_error"
 

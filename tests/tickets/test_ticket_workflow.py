@@ -70,7 +70,7 @@ def test_concurrent_ticket_creation_gets_gapless_unique_numbers():
             barrier.wait()
             for i in range(5):
                 services.ticket_create(actor=user, project=project, title=f"{n}-{i}")
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
