@@ -14,6 +14,14 @@ from .permissions import IsSuperuser
 from .serializers import ApiTokenCreatedSerializer, ApiTokenSerializer, MeSerializer, UserSerializer
 
 
+def _created_token_response(request, *, user) -> Response:
+    serializer = ApiTokenSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    token, plain = services.api_token_create(actor=request.user, user=user, **serializer.validated_data)
+    token.token = plain
+    return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+
+
 @extend_schema_view(
     list=extend_schema(responses={200: UserSerializer(many=True), **READ_ERRORS}),
     create=extend_schema(responses={201: UserSerializer, **WRITE_ERRORS}),
@@ -39,6 +47,12 @@ class UserViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.user_deactivate(actor=self.request.user, user=instance)
 
+    @extend_schema(request=ApiTokenSerializer, responses={201: ApiTokenCreatedSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"], url_path="tokens")
+    def create_token(self, request, pk=None):
+        """Issue a personal API token for this user (returned once), e.g. for a service account."""
+        return _created_token_response(request, user=self.get_object())
+
     @extend_schema(responses={200: MeSerializer, 401: READ_ERRORS[401]})
     @action(detail=False, methods=["get"], permission_classes=[permissions.IsAuthenticated])
     def me(self, request):
@@ -62,11 +76,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         return ApiToken.objects.filter(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        token, plain = services.api_token_create(actor=request.user, user=request.user, **serializer.validated_data)
-        token.token = plain
-        return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
+        return _created_token_response(request, user=request.user)
 
     def destroy(self, request, *args, **kwargs):
         services.api_token_revoke(actor=request.user, token=self.get_object())

@@ -107,5 +107,10 @@ def test_users_endpoint_is_for_superusers_and_bootstraps_an_installation(client_
                            format="json")
     assert response.status_code == 400
     clerk_id = type(user).objects.get(username="clerk").pk
+    issued = client.post(f"/api/users/{clerk_id}/tokens/", {"name": "service"}, format="json")
+    assert issued.status_code == 201
+    me = api_client.get("/api/users/me/", HTTP_AUTHORIZATION=f"Bearer {issued.json()['token']}")
+    assert me.json()["username"] == "clerk"
+    assert client_for(user).post(f"/api/users/{clerk_id}/tokens/", {"name": "x"}, format="json").status_code == 403
     assert client.delete(f"/api/users/{clerk_id}/").status_code == 204
     assert not type(user).objects.get(pk=clerk_id).is_active
