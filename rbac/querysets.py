@@ -123,3 +123,20 @@ def require_project_permission(user, project, permission: str, *, visible_with: 
         raise NotFound(NOT_FOUND_MESSAGE)
     raise PermissionDenied(MISSING_PERMISSION_MESSAGE.format(permission=permission, project=project.key),
                            code="missing_permission", extra={"permission": permission})
+
+
+def project_permission_expression(user, permission: str, project_ref: str = "project_id"):
+    """A boolean SQL expression: does `user` hold `permission` in the row's project?
+
+    Lets a list annotate per-row rights without a query per row.
+    """
+    from django.db.models import BooleanField, Exists, OuterRef, Value
+
+    if not _is_active_user(user):
+        return Value(False, output_field=BooleanField())
+    if user.is_superuser:
+        return Value(True, output_field=BooleanField())
+    return Exists(_user_permission_model().objects.filter(
+        user_id=user.pk, content_object_id=OuterRef(project_ref),
+        permission__codename=codename(permission), permission__content_type__app_label="tickets",
+    ))

@@ -192,6 +192,7 @@ SPECTACULAR_SETTINGS = {
         "TicketPriorityEnum": "tickets.choices.TicketPriority",
         "ActivityEnum": "tickets.choices.Activity",
         "CurrencyEnum": "tickets.models.CURRENCY_CHOICES",
+        "SettlementStatusEnum": "settlements.choices.SettlementStatus",
     },
 }
 
@@ -205,3 +206,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+SETTLEMENT_NUMBER_PREFIX = env_str("SETTLEMENT_NUMBER_PREFIX", "ROZ")
+# Until contracts and rate cards price time (billing), settlement totals use this rate.
+BILLING_DEFAULT_HOURLY_RATE = env_str("BILLING_DEFAULT_HOURLY_RATE", "1000.00")

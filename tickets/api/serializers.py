@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from rbac.api.fields import UserReferenceField
 from tickets.choices import MAX_ENTRY_MINUTES, MIN_ENTRY_MINUTES
+from tickets.extensions import extend_ticket_payload
 from tickets.models import Expense, Project, Ticket, TimeEntry
 
 from .fields import ProjectReferenceField, TicketReferenceField
@@ -38,6 +39,12 @@ class TicketSerializer(serializers.ModelSerializer):
         if self.instance is not None:
             fields["project"].read_only = True
         return fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        data.update(extend_ticket_payload(instance, getattr(request, "user", None)))
+        return data
 
 
 class TimeEntrySerializer(serializers.ModelSerializer):

@@ -17,6 +17,7 @@ from rbac.api.serializers import MembershipRoleSerializer, MembershipSerializer,
 from rbac.choices import ProjectPermission as P
 from rbac.models import Membership, Role
 from tickets import services
+from tickets.extensions import annotate_tickets
 from tickets.filtersets import ExpenseFilter, ProjectFilter, TicketFilter, TimeEntryFilter
 from tickets.models import Project, Ticket
 
@@ -208,7 +209,8 @@ class TicketViewSet(ServiceViewSet):
     lookup_value_regex = r"[A-Za-z]{2,10}-\d+|\d+"
 
     def get_queryset(self):
-        return Ticket.objects.visible_to(self.actor, "read").with_list_columns().order_by("project__key", "number")
+        queryset = Ticket.objects.visible_to(self.actor, "read").with_list_columns().order_by("project__key", "number")
+        return annotate_tickets(queryset, self.actor)
 
     def get_object(self):
         ticket = get_object_or_404(self.get_queryset().by_reference(self.kwargs["key"]))
@@ -219,7 +221,8 @@ class TicketViewSet(ServiceViewSet):
         return ticket.project
 
     def perform_create(self, serializer):
-        serializer.instance = services.ticket_create(actor=self.actor, **serializer.validated_data)
+        ticket = services.ticket_create(actor=self.actor, **serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=ticket.pk)
 
     def perform_update(self, serializer):
         data = serializer.validated_data

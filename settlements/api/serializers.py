@@ -1,0 +1,85 @@
+"""Serializers of settlements, their tickets and events."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from settlements.choices import SettlementStatus
+from settlements.models import Settlement, SettlementEvent
+from tickets.api.fields import ProjectReferenceField, TicketReferenceField
+
+
+class TotalsSerializer(serializers.Serializer):
+    minutes = serializers.IntegerField()
+    hours = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amounts = serializers.DictField(child=serializers.DecimalField(max_digits=14, decimal_places=2),
+                                    help_text="Currency → amount.")
+
+
+class SettlementSerializer(serializers.ModelSerializer):
+    number = serializers.CharField(source="display_number", read_only=True, help_text="e.g. ROZ-12")
+    projects = serializers.ListField(child=ProjectReferenceField(), allow_empty=False,
+                                     help_text="Project keys; you need settlements:write in each.")
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    ticket_count = serializers.IntegerField(read_only=True)
+    attachment_count = serializers.IntegerField(read_only=True)
+    totals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Settlement
+        fields = ["id", "number", "name", "period_start", "period_end", "status", "sent_at", "paid_at", "notes",
+                  "projects", "ticket_count", "attachment_count", "totals", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["id", "status", "sent_at", "paid_at", "created_at", "updated_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["projects"] = sorted(project.key for project in instance.projects.all())
+        return data
+
+    @extend_schema_field(TotalsSerializer)
+    def get_totals(self, settlement) -> dict:
+        totals = self.context.get("totals", {}).get(settlement.pk)
+        return totals.total.as_dict() if totals else {"minutes": 0, "hours": "0.00", "amounts": {}}
+
+
+class TransitionSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SettlementStatus.choices)
+
+
+class LinkTicketSerializer(serializers.Serializer):
+    ticket = TicketReferenceField(help_text="Ticket key (MNX-12) or id.")
+
+
+class SettlementTicketSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.CharField()
+    project = serializers.CharField(source="project.key")
+    totals = serializers.SerializerMethodField()
+
+    @extend_schema_field(TotalsSerializer)
+    def get_totals(self, ticket) -> dict:
+        totals = self.context.get("ticket_totals", {}).get(ticket.pk)
+        return totals.as_dict() if totals else {"minutes": 0, "hours": "0.00", "amounts": {}}
+
+
+class TicketSearchResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    project = serializers.CharField(source="project.key")
+
+
+class SettlementEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SettlementEvent
+        fields = ["id", "kind", "actor", "created_at", "before", "after"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_actor(self, event) -> str:
+        return event.actor.get_username() if event.actor_id else event.actor_label

@@ -1,0 +1,164 @@
+"""REST endpoints of settlements: CRUD, transition, tickets (link/unlink/search), events."""
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from billing.selectors import settlement_totals
+from core.api.schema import READ_ERRORS, WRITE_ERRORS
+from rbac.choices import ProjectPermission as P
+from settlements import selectors, services
+from settlements.filtersets import SettlementFilter
+from settlements.models import SettlementProject
+from tickets.models import Ticket
+
+from .serializers import (
+    LinkTicketSerializer,
+    SettlementEventSerializer,
+    SettlementSerializer,
+    SettlementTicketSerializer,
+    TicketSearchResultSerializer,
+    TransitionSerializer,
+)
+
+
+class SettlementObjectPermission(permissions.IsAuthenticated):
+    """Changing a settlement needs settlements:write (deleting: settlements:delete) in every one of
+    its projects; answered before the body is parsed. The services check again under lock."""
+
+    def has_object_permission(self, request, view, settlement) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        permission = P.SETTLEMENTS_DELETE if view.action == "destroy" else P.SETTLEMENTS_WRITE
+        project_ids = SettlementProject.objects.filter(settlement=settlement).values_list("project_id", flat=True)
+        services.require_in_every_project(request.user, project_ids, permission)
+        return True
+
+
+def _with(serializer, errors):
+    return {200: serializer, 201: serializer, **errors}
+
+
+CONFLICTS = "409: `settlement_not_draft`, `invalid_transition`, `overlapping_settlement`, ..."
+
+
+@extend_schema_view(
+    list=extend_schema(responses=_with(SettlementSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_with(SettlementSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS)),
+    update=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
+    partial_update=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
+    destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
+                          description="Soft delete; draft only; settlements:delete in every project."),
+)
+class SettlementViewSet(viewsets.ModelViewSet):
+    serializer_class = SettlementSerializer
+    filterset_class = SettlementFilter
+    permission_classes = [SettlementObjectPermission]
+
+    def get_queryset(self):
+        return selectors.settlements_for_list(self.request.user).order_by("-number")
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["totals"] = getattr(self, "_totals", {})
+        return context
+
+    def _remember_totals(self, settlements) -> None:
+        self._totals = settlement_totals(settlement.pk for settlement in settlements)
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        self._remember_totals(page)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        settlement = self.get_object()
+        self._remember_totals([settlement])
+        return Response(self.get_serializer(settlement).data)
+
+    def _respond(self, settlement, code=status.HTTP_200_OK) -> Response:
+        settlement = self.get_queryset().get(pk=settlement.pk)
+        self._remember_totals([settlement])
+        return Response(self.get_serializer(settlement).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settlement = services.settlement_create(actor=request.user, **serializer.validated_data)
+        return self._respond(settlement, status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        settlement = self.get_object()
+        serializer = self.get_serializer(settlement, data=request.data, partial=kwargs.get("partial", False))
+        serializer.is_valid(raise_exception=True)
+        settlement = services.settlement_update(actor=request.user, settlement=settlement,
+                                                changes=serializer.validated_data)
+        return self._respond(settlement)
+
+    def perform_destroy(self, instance):
+        services.settlement_delete(actor=self.request.user, settlement=instance)
+
+    @extend_schema(request=TransitionSerializer, responses=_with(SettlementSerializer, WRITE_ERRORS),
+                   description="draft→sent, sent→paid, sent→draft, paid→sent. Invalid: 409 `invalid_transition` "
+                               "with `allowed`. Going back needs project admin in every project.")
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        settlement = self.get_object()
+        serializer = TransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settlement = services.settlement_transition(actor=request.user, settlement=settlement,
+                                                    status=serializer.validated_data["status"])
+        return self._respond(settlement)
+
+    @extend_schema(methods=["GET"], responses=_with(SettlementTicketSerializer(many=True), READ_ERRORS),
+                   description="Linked tickets you can read, with billable hours and amounts in the period.")
+    @extend_schema(methods=["POST"], request=LinkTicketSerializer,
+                   responses=_with(SettlementTicketSerializer, WRITE_ERRORS),
+                   description="Link a ticket (draft only). " + CONFLICTS)
+    @action(detail=True, methods=["get", "post"])
+    def tickets(self, request, pk=None):
+        settlement = self.get_object()
+        if request.method == "POST":
+            serializer = LinkTicketSerializer(data=request.data, context=self.get_serializer_context())
+            serializer.is_valid(raise_exception=True)
+            link = services.settlement_link_ticket(actor=request.user, settlement=settlement,
+                                                   ticket=serializer.validated_data["ticket"])
+            totals = settlement_totals([settlement.pk])[settlement.pk].tickets
+            return Response(SettlementTicketSerializer(link.ticket, context={"ticket_totals": totals}).data,
+                            status=status.HTTP_201_CREATED)
+        tickets = selectors.readable_linked_tickets(settlement=settlement, user=request.user)
+        totals = settlement_totals([settlement.pk])[settlement.pk].tickets
+        return Response(SettlementTicketSerializer(tickets, many=True, context={"ticket_totals": totals}).data)
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS}, description="Unlink a ticket (draft only).",
+                   parameters=[OpenApiParameter("ticket_ref", str, OpenApiParameter.PATH,
+                                                description="Ticket key (MNX-12) or id.")])
+    @action(detail=True, methods=["delete"], url_path=r"tickets/(?P<ticket_ref>[A-Za-z]{2,10}-\d+|\d+)")
+    def unlink(self, request, pk=None, ticket_ref=None):
+        settlement = self.get_object()
+        ticket = get_object_or_404(Ticket.objects.visible_to(request.user, "read").by_reference(ticket_ref))
+        services.settlement_unlink_ticket(actor=request.user, settlement=settlement, ticket=ticket)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, description="Key (MNX-12), number (12) or title.")],
+                   responses=_with(TicketSearchResultSerializer(many=True), READ_ERRORS))
+    @action(detail=True, methods=["get"], url_path="search-tickets")
+    def search_tickets(self, request, pk=None):
+        """Autocomplete: up to 20 readable, not yet linked tickets of the settlement's projects."""
+        settlement = self.get_object()
+        tickets = selectors.search_linkable_tickets(settlement=settlement, user=request.user,
+                                                    query=request.query_params.get("q", ""))
+        return Response(TicketSearchResultSerializer(tickets, many=True).data)
+
+    @extend_schema(responses=_with(SettlementEventSerializer(many=True), READ_ERRORS))
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The append-only audit trail, oldest first."""
+        settlement = self.get_object()
+        events = settlement.events.select_related("actor").order_by("created_at", "id")
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(SettlementEventSerializer(page, many=True).data)

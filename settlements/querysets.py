@@ -1,0 +1,33 @@
+"""Visibility of settlements. A settlement spans several projects: reading needs
+`settlements:read` in at least one of them; changing needs the permission in every one."""
+
+from django.apps import apps
+from django.db import models
+from django.db.models import Exists, OuterRef
+
+from rbac.choices import ProjectPermission as P
+from rbac.querysets import project_ids_with
+
+SETTLEMENT_ACTIONS = {"read": P.SETTLEMENTS_READ, "write": P.SETTLEMENTS_WRITE, "delete": P.SETTLEMENTS_DELETE}
+
+
+class SettlementQuerySet(models.QuerySet):
+    def active(self) -> "SettlementQuerySet":
+        return self.filter(is_active=True)
+
+    def visible_to(self, user, action: str = "read") -> "SettlementQuerySet":
+        try:
+            permission = SETTLEMENT_ACTIONS[action]
+        except KeyError:
+            raise ValueError(f"Unknown action {action!r} for settlements") from None
+        if user is None or not user.is_authenticated or not user.is_active:
+            return self.none()
+        queryset = self.active()
+        ids = project_ids_with(user, permission)
+        if ids is None:
+            return queryset
+        links = apps.get_model("settlements", "SettlementProject").objects.filter(settlement=OuterRef("pk"))
+        if action == "read":
+            return queryset.filter(Exists(links.filter(project__in=ids)))
+        # Every project of the settlement must grant the permission.
+        return queryset.filter(Exists(links)).exclude(Exists(links.exclude(project__in=ids)))
