@@ -5,7 +5,7 @@ data to users who may read it."""
 
 from django.db.models import Exists, OuterRef, Prefetch
 
-from core.errors import EditBlocked
+from core.errors import Conflict, EditBlocked
 from rbac.choices import ProjectPermission as P
 from rbac.querysets import has_project_permission, project_permission_expression
 from tickets.extensions import TicketExtension, register_ticket_extension
@@ -19,6 +19,7 @@ TICKET_FROZEN_MESSAGE = (
     "change; return the settlement to draft to edit it."
 )
 TICKET_FROZEN_HIDDEN_MESSAGE = "Ticket {ticket} is frozen by a sent settlement. Only its status can change."
+TICKET_IN_DRAFT_MESSAGE = "Ticket {ticket} is linked to draft settlement {settlement}; unlink it before deleting."
 
 
 def freezing_links():
@@ -46,6 +47,8 @@ def freeze_guard(attempt: EditAttempt) -> None:
         return
     settlement = freezing_settlement(attempt.ticket)
     if settlement is None:
+        if attempt.action == EditAction.TICKET_DELETE:
+            _refuse_deleting_a_linked_ticket(attempt)
         return
     ticket = attempt.ticket
     if attempt.actor is not None and has_project_permission(attempt.actor, ticket.project_id, P.SETTLEMENTS_READ):
@@ -56,6 +59,18 @@ def freeze_guard(attempt: EditAttempt) -> None:
         # Users without settlements:read learn that the ticket is frozen, not by what.
         message, extra = TICKET_FROZEN_HIDDEN_MESSAGE.format(ticket=ticket.key), {}
     raise EditBlocked(message, code="ticket_frozen", status_code=403, extra=extra)
+
+
+def _refuse_deleting_a_linked_ticket(attempt: EditAttempt) -> None:
+    link = (SettlementTicket.objects.filter(ticket_id=attempt.ticket.pk, settlement__is_active=True)
+            .select_related("settlement").order_by("settlement__number").first())
+    if link is None:
+        return
+    named = attempt.actor is not None and has_project_permission(attempt.actor, attempt.ticket.project_id,
+                                                                 P.SETTLEMENTS_READ)
+    settlement = link.settlement.display_number if named else "(a settlement you cannot see)"
+    raise Conflict(TICKET_IN_DRAFT_MESSAGE.format(ticket=attempt.ticket.key, settlement=settlement),
+                   code="ticket_in_settlement")
 
 
 def _annotate(queryset, user):

@@ -81,7 +81,9 @@ class SettlementProject(models.Model):
 
 class SettlementTicket(models.Model):
     settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="settlement_tickets")
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.PROTECT, related_name="settlement_links")
+    # The freeze guard refuses to delete a ticket of an active settlement; links of deleted
+    # (soft) settlements go with the ticket.
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="settlement_links")
     linked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     linked_at = models.DateTimeField(auto_now_add=True)
 

@@ -16,10 +16,18 @@ class TotalsSerializer(serializers.Serializer):
                                     help_text="Currency → amount.")
 
 
+class ProjectKeysField(serializers.ListField):
+    """Project keys in, the settlement's project keys out (from the prefetched relation)."""
+
+    child = ProjectReferenceField()
+
+    def to_representation(self, manager):
+        return sorted(project.key for project in manager.all())
+
+
 class SettlementSerializer(serializers.ModelSerializer):
     number = serializers.CharField(source="display_number", read_only=True, help_text="e.g. ROZ-12")
-    projects = serializers.ListField(child=ProjectReferenceField(), allow_empty=False,
-                                     help_text="Project keys; you need settlements:write in each.")
+    projects = ProjectKeysField(allow_empty=False, help_text="Project keys; you need settlements:write in each.")
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     ticket_count = serializers.IntegerField(read_only=True)
     attachment_count = serializers.IntegerField(read_only=True)
@@ -30,11 +38,6 @@ class SettlementSerializer(serializers.ModelSerializer):
         fields = ["id", "number", "name", "period_start", "period_end", "status", "sent_at", "paid_at", "notes",
                   "projects", "ticket_count", "attachment_count", "totals", "created_by", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "sent_at", "paid_at", "created_at", "updated_at"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["projects"] = sorted(project.key for project in instance.projects.all())
-        return data
 
     @extend_schema_field(TotalsSerializer)
     def get_totals(self, settlement) -> dict:

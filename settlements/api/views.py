@@ -61,6 +61,10 @@ class SettlementViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return selectors.settlements_for_list(self.request.user).order_by("-number")
 
+    def filter_queryset(self, queryset):
+        # List filters (e.g. `q`) must not hide the object of a detail route such as search-tickets?q=.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def get_serializer_context(self):
         context = super().get_serializer_context()
         context["totals"] = getattr(self, "_totals", {})
