@@ -45,6 +45,9 @@ class RoleAdmin(ProjectScopedAdmin):
     list_filter = ["is_builtin"]
     fields = ["project", "slug", "name", "permissions"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["project", "slug"] if obj else []
+
     def get_queryset(self, request):
         return self.visible_roles(request.user).select_related("project")
 
@@ -103,6 +106,9 @@ class MembershipAdmin(ProjectScopedAdmin):
         return self.has_module_permission(request)
 
     def save_model(self, request, obj, form, change):
+        role = form.cleaned_data["role"]
+        if role.project_id not in (None, obj.project_id):
+            raise services.InvalidInput.for_field("role", "This role belongs to another project.", code="foreign_role")
         membership = services.membership_set(actor=request.user, project=obj.project, user=obj.user,
                                              role_slug=form.cleaned_data["role"].slug)
         obj.pk = membership.pk

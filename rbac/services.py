@@ -4,7 +4,7 @@ global permissions. Every function is atomic and checks the actor's rights itsel
 from datetime import datetime
 
 from django.contrib.auth.models import Permission
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -17,7 +17,7 @@ from .choices import (
     ProjectPermission,
 )
 from .models import ApiToken, Membership, ProjectUserObjectPermission, Role
-from .querysets import project_permission_objects, require_project_permission
+from .querysets import project_permission_objects, project_permissions, require_project_permission
 from .tokens import generate_token, token_digest, token_display_prefix
 
 LAST_OWNER_MESSAGE = "A project must keep at least one Owner; make someone else Owner first."
@@ -26,10 +26,23 @@ UNKNOWN_ROLE_MESSAGE = "Unknown role {role!r} for this project."
 UNKNOWN_PERMISSION_MESSAGE = "Unknown permission {permission!r}."
 BUILTIN_ROLE_MESSAGE = "Built-in roles cannot be changed."
 SUPERUSER_ONLY_MESSAGE = "Only a superuser may do this."
+SELF_LOCKOUT_MESSAGE = "You cannot deactivate yourself or remove your own superuser status."
+CANNOT_GRANT_MESSAGE = "You cannot {what} a role with permissions you do not hold yourself: {permissions}."
 
 
 def _require_project_admin(actor, project) -> None:
     require_project_permission(actor, project, ProjectPermission.PROJECT_ADMIN)
+
+
+def _require_holds_all(actor, project, permissions, *, what: str) -> None:
+    """No escalation: a project admin may only give, take or shape roles within their own rights
+    (an Admin cannot make anyone Owner, nor demote or remove an Owner)."""
+    if actor is None or actor.is_superuser:
+        return
+    missing = sorted(set(permissions) - project_permissions(actor, project.pk), key=ALL_PROJECT_PERMISSIONS.index)
+    if missing:
+        raise PermissionDenied(CANNOT_GRANT_MESSAGE.format(what=what, permissions=", ".join(missing)),
+                               code="cannot_grant", extra={"permissions": missing})
 
 
 def resolve_role(project, role_slug: str) -> Role:
@@ -65,9 +78,14 @@ def membership_set(*, actor, project, user, role_slug: str, check_permission: bo
     """Give `user` the role in `project`, creating or changing the membership."""
     if check_permission:
         _require_project_admin(actor, project)
-    role = resolve_role(project, role_slug)
     _lock_memberships(project.pk)
+    # Resolved after the lock, so a concurrent role change is seen before the rows are synced.
+    role = resolve_role(project, role_slug)
     membership = Membership.objects.filter(user=user, project=project).select_related("role").first()
+    if check_permission:
+        _require_holds_all(actor, project, role.permissions, what="give")
+        if membership is not None:
+            _require_holds_all(actor, project, membership.role.permissions, what="change")
     if membership is None:
         membership = Membership.objects.create(user=user, project=project, role=role)
     elif membership.role_id != role.pk:
@@ -84,9 +102,10 @@ def membership_set(*, actor, project, user, role_slug: str, check_permission: bo
 def membership_remove(*, actor, project, user) -> None:
     _require_project_admin(actor, project)
     _lock_memberships(project.pk)
-    membership = Membership.objects.filter(user=user, project=project).first()
+    membership = Membership.objects.filter(user=user, project=project).select_related("role").first()
     if membership is None:
         raise NotFound("This user is not a member of the project.")
+    _require_holds_all(actor, project, membership.role.permissions, what="remove")
     membership.delete()
     if _owner_count(project.pk) == 0:
         raise Conflict(LAST_OWNER_MESSAGE, code="last_owner")
@@ -106,10 +125,16 @@ def _clean_permissions(permissions) -> list[str]:
 @transaction.atomic
 def role_create(*, actor, project, slug: str, name: str, permissions) -> Role:
     _require_project_admin(actor, project)
-    if Role.objects.filter(slug=slug, project__isnull=True).exists() or \
-            Role.objects.filter(slug=slug, project=project).exists():
-        raise InvalidInput.for_field("slug", f"A role {slug!r} already exists.", code="unique")
-    return Role.objects.create(project=project, slug=slug, name=name, permissions=_clean_permissions(permissions))
+    permissions = _clean_permissions(permissions)
+    _require_holds_all(actor, project, permissions, what="create")
+    taken = InvalidInput.for_field("slug", f"A role {slug!r} already exists.", code="unique")
+    if Role.objects.filter(slug=slug, project__isnull=True).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            return Role.objects.create(project=project, slug=slug, name=name, permissions=permissions)
+    except IntegrityError:
+        raise taken from None
 
 
 @transaction.atomic
@@ -117,11 +142,14 @@ def role_update(*, actor, role: Role, name: str | None = None, permissions=None)
     if role.project_id is None:
         raise PermissionDenied(BUILTIN_ROLE_MESSAGE, code="builtin_role")
     _require_project_admin(actor, role.project)
+    _lock_memberships(role.project_id)
     role = Role.objects.select_for_update().get(pk=role.pk)
+    _require_holds_all(actor, role.project, role.permissions, what="change")
     if name is not None:
         role.name = name
     if permissions is not None:
         role.permissions = _clean_permissions(permissions)
+        _require_holds_all(actor, role.project, role.permissions, what="create")
     role.save(update_fields=["name", "permissions"])
     for membership in Membership.objects.filter(role=role):
         sync_membership_permissions(user_id=membership.user_id, project_id=membership.project_id,
@@ -207,8 +235,8 @@ def user_set_global_permissions(*, actor, user, permissions) -> None:
 
 def global_permissions_of(user) -> list[str]:
     """The grantable global permissions given directly to `user` (read fresh, not from a cache)."""
-    held = {f"{app}.{name}" for app, name in
-            user.user_permissions.values_list("content_type__app_label", "codename")}
+    # Iterates .all() so a prefetch of user_permissions__content_type serves whole lists.
+    held = {f"{perm.content_type.app_label}.{perm.codename}" for perm in user.user_permissions.all()}
     return [code for code in GRANTABLE_GLOBAL_PERMISSIONS if code in held]
 
 
@@ -222,6 +250,17 @@ def _require_superuser(actor) -> None:
         raise PermissionDenied(SUPERUSER_ONLY_MESSAGE, code="superuser_required")
 
 
+def _set_password(user, password: str) -> None:
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise InvalidInput.for_field("password", " ".join(exc.messages), code="weak_password") from None
+    user.set_password(password)
+
+
 @transaction.atomic
 def user_create(*, actor, password: str | None = None, global_permissions=(), **fields):
     _require_superuser(actor)
@@ -229,7 +268,7 @@ def user_create(*, actor, password: str | None = None, global_permissions=(), **
 
     user = get_user_model()(**{name: value for name, value in fields.items() if name in USER_FIELDS})
     if password:
-        user.set_password(password)
+        _set_password(user, password)
     else:
         user.set_unusable_password()
     user.save()
@@ -240,15 +279,25 @@ def user_create(*, actor, password: str | None = None, global_permissions=(), **
 @transaction.atomic
 def user_update(*, actor, user, password: str | None = None, global_permissions=None, **fields):
     _require_superuser(actor)
+    if user.pk == actor.pk and (fields.get("is_active") is False or fields.get("is_superuser") is False):
+        raise Conflict(SELF_LOCKOUT_MESSAGE, code="self_lockout")
+    was_active = user.is_active
     for name, value in fields.items():
         if name in USER_FIELDS:
             setattr(user, name, value)
     if password:
-        user.set_password(password)
+        _set_password(user, password)
     user.save()
+    if was_active and not user.is_active:
+        _revoke_all_tokens(user)
     if global_permissions is not None:
         user_set_global_permissions(actor=actor, user=user, permissions=global_permissions)
     return user
+
+
+def _revoke_all_tokens(user) -> None:
+    # A deactivated user's tokens must not come back to life if the user is reactivated.
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 @transaction.atomic
@@ -256,7 +305,7 @@ def user_deactivate(*, actor, user) -> None:
     """Users are deactivated, not deleted: their time entries and history must stay attributable."""
     _require_superuser(actor)
     if user.pk == actor.pk:
-        raise Conflict("You cannot deactivate yourself.", code="self_deactivation")
+        raise Conflict(SELF_LOCKOUT_MESSAGE, code="self_lockout")
     user.is_active = False
     user.save(update_fields=["is_active"])
-    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    _revoke_all_tokens(user)

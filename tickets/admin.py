@@ -58,6 +58,9 @@ class _ReadOnlyRecordInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
     def has_view_permission(self, request, obj=None) -> bool:
         # `obj` is the ticket; its project's readers see its records (not global model perms).
         return obj is None or has_project_permission(request.user, obj.project_id, P.TICKETS_READ)

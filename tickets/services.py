@@ -30,6 +30,7 @@ UNKNOWN_FIELD_MESSAGE = "These fields cannot be changed here: {fields}."
 OTHER_USERS_RECORD_MESSAGE = "Only a project admin may log or change {kind} of other users."
 RECORD_USER_NOT_MEMBER_MESSAGE = "{user} may not log work in project {project}."
 
+CHANGED_CONCURRENTLY_MESSAGE = "This entry was moved to another ticket meanwhile; reload and try again."
 PROJECT_FIELDS = ("name", "description", "is_active", "budget_hours", "budget_amount", "budget_currency")
 TICKET_FIELDS = ("title", "description", "priority", "status", "assignee", "due_date")
 
@@ -128,7 +129,8 @@ def _check_assignee(project: Project, assignee) -> None:
 @transaction.atomic
 def ticket_create(*, actor, project: Project, title: str, description: str = "", priority: str | None = None,
                   status: str | None = None, assignee=None, due_date=None) -> Ticket:
-    _require_ticket_permission(actor, project, P.TICKETS_WRITE)
+    # The project itself is visible to any member, so lacking tickets:write there is a 403.
+    require_project_permission(actor, project, P.TICKETS_WRITE)
     project = Project.objects.select_for_update().get(pk=project.pk)
     if not project.is_active:
         raise Conflict(PROJECT_ARCHIVED_MESSAGE.format(key=project.key), code="project_archived")
@@ -266,6 +268,8 @@ def record_update(kind: RecordKind, *, actor, record, changes: dict[str, Any]):
         _require_record_rights(kind, actor=actor, ticket=new_ticket, user=new_user)
     tickets = _lock_tickets(record.ticket_id, new_ticket.pk)
     record = kind.model.objects.select_for_update(of=("self",)).select_related("ticket__project").get(pk=record.pk)
+    if record.ticket_id not in tickets:
+        raise Conflict(CHANGED_CONCURRENTLY_MESSAGE, code="concurrent_change")
     changed = _changed(record, changes, kind.fields)
     if not changed:
         return record

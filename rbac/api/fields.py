@@ -10,7 +10,7 @@ from rest_framework import serializers
 class UserReferenceField(serializers.RelatedField):
     default_error_messages = {
         "does_not_exist": "No active user {value!r}.",
-        "invalid": "Give a username or a user id.",
+        "invalid": "Give a username (string) or a user id (integer).",
     }
 
     def __init__(self, **kwargs):
@@ -18,13 +18,13 @@ class UserReferenceField(serializers.RelatedField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
-        if not isinstance(data, (str, int)) or isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, (str, int)) or (isinstance(data, str) and "\x00" in data):
             self.fail("invalid")
-        text = str(data).strip()
-        lookup = {"pk": int(text)} if text.isdigit() else {"username": text}
+        # An integer is an id; a string is always a username (usernames may be all digits).
+        lookup = {"pk": data} if isinstance(data, int) else {"username": data.strip()}
         user = self.get_queryset().filter(**lookup).first()
         if user is None:
-            self.fail("does_not_exist", value=text)
+            self.fail("does_not_exist", value=str(data))
         return user
 
     def to_representation(self, value) -> str:

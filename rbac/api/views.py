@@ -35,7 +35,7 @@ class UserViewSet(viewsets.ModelViewSet):
     filterset_fields = ["is_active", "is_staff", "is_superuser", "username"]
 
     def get_queryset(self):
-        return get_user_model().objects.order_by("username")
+        return get_user_model().objects.prefetch_related("user_permissions__content_type").order_by("username")
 
     def perform_create(self, serializer):
         serializer.instance = services.user_create(actor=self.request.user, **serializer.validated_data)

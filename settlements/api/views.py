@@ -37,19 +37,23 @@ class SettlementObjectPermission(permissions.IsAuthenticated):
         return True
 
 
-def _with(serializer, errors):
-    return {200: serializer, 201: serializer, **errors}
+def _ok(serializer, errors):
+    return {200: serializer, **errors}
+
+
+def _created(serializer, errors):
+    return {201: serializer, **errors}
 
 
 CONFLICTS = "409: `settlement_not_draft`, `invalid_transition`, `overlapping_settlement`, ..."
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with(SettlementSerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(responses=_with(SettlementSerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS)),
-    update=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
-    partial_update=extend_schema(responses=_with(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
+    list=extend_schema(responses=_ok(SettlementSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_ok(SettlementSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(SettlementSerializer, WRITE_ERRORS)),
+    update=extend_schema(responses=_ok(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
+    partial_update=extend_schema(responses=_ok(SettlementSerializer, WRITE_ERRORS), description="Draft only."),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
                           description="Soft delete; draft only; settlements:delete in every project."),
 )
@@ -106,7 +110,7 @@ class SettlementViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance):
         services.settlement_delete(actor=self.request.user, settlement=instance)
 
-    @extend_schema(request=TransitionSerializer, responses=_with(SettlementSerializer, WRITE_ERRORS),
+    @extend_schema(request=TransitionSerializer, responses=_ok(SettlementSerializer, WRITE_ERRORS),
                    description="draft→sent, sent→paid, sent→draft, paid→sent. Invalid: 409 `invalid_transition` "
                                "with `allowed`. Going back needs project admin in every project.")
     @action(detail=True, methods=["post"])
@@ -118,10 +122,10 @@ class SettlementViewSet(viewsets.ModelViewSet):
                                                     status=serializer.validated_data["status"])
         return self._respond(settlement)
 
-    @extend_schema(methods=["GET"], responses=_with(SettlementTicketSerializer(many=True), READ_ERRORS),
+    @extend_schema(methods=["GET"], responses=_ok(SettlementTicketSerializer(many=True), READ_ERRORS),
                    description="Linked tickets you can read, with billable hours and amounts in the period.")
     @extend_schema(methods=["POST"], request=LinkTicketSerializer,
-                   responses=_with(SettlementTicketSerializer, WRITE_ERRORS),
+                   responses=_created(SettlementTicketSerializer, WRITE_ERRORS),
                    description="Link a ticket (draft only). " + CONFLICTS)
     @action(detail=True, methods=["get", "post"])
     def tickets(self, request, pk=None):
@@ -149,7 +153,7 @@ class SettlementViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(parameters=[OpenApiParameter("q", str, description="Key (MNX-12), number (12) or title.")],
-                   responses=_with(TicketSearchResultSerializer(many=True), READ_ERRORS))
+                   responses=_ok(TicketSearchResultSerializer(many=True), READ_ERRORS))
     @action(detail=True, methods=["get"], url_path="search-tickets")
     def search_tickets(self, request, pk=None):
         """Autocomplete: up to 20 readable, not yet linked tickets of the settlement's projects."""
@@ -158,7 +162,7 @@ class SettlementViewSet(viewsets.ModelViewSet):
                                                     query=request.query_params.get("q", ""))
         return Response(TicketSearchResultSerializer(tickets, many=True).data)
 
-    @extend_schema(responses=_with(SettlementEventSerializer(many=True), READ_ERRORS))
+    @extend_schema(responses=_ok(SettlementEventSerializer(many=True), READ_ERRORS))
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
         """The append-only audit trail, oldest first."""

@@ -21,7 +21,7 @@ class ProjectReferenceField(serializers.RelatedField):
         return Project.objects.visible_to(_request_user(self), "read")
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
+        if not isinstance(data, str) or "\x00" in data:
             self.fail("invalid")
         project = self.get_queryset().filter(key=data.strip().upper()).first()
         if project is None:
@@ -41,7 +41,7 @@ class TicketReferenceField(serializers.RelatedField):
         return Ticket.objects.visible_to(_request_user(self), "read")
 
     def to_internal_value(self, data):
-        if not isinstance(data, (str, int)) or isinstance(data, bool):
+        if isinstance(data, bool) or not isinstance(data, (str, int)) or (isinstance(data, str) and "\x00" in data):
             self.fail("invalid")
         ticket = self.get_queryset().by_reference(data).select_related("project").first()
         if ticket is None:

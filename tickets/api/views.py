@@ -24,8 +24,12 @@ from tickets.models import Project, Ticket
 from .serializers import ExpenseSerializer, ProjectSerializer, TicketSerializer, TimeEntrySerializer
 
 
-def _with_errors(serializer, errors):
-    return {**errors, 200: serializer, 201: serializer}
+def _ok(serializer, errors):
+    return {200: serializer, **errors}
+
+
+def _created(serializer, errors):
+    return {201: serializer, **errors}
 
 
 class ServiceViewSet(viewsets.ModelViewSet):
@@ -42,12 +46,12 @@ class ServiceViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(ProjectSerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(responses=_with_errors(ProjectSerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with_errors(ProjectSerializer, WRITE_ERRORS),
+    list=extend_schema(responses=_ok(ProjectSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_ok(ProjectSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(ProjectSerializer, WRITE_ERRORS),
                          description="Needs the global `tickets.add_project` permission; the creator becomes Owner."),
-    update=extend_schema(responses=_with_errors(ProjectSerializer, WRITE_ERRORS)),
-    partial_update=extend_schema(responses=_with_errors(ProjectSerializer, WRITE_ERRORS)),
+    update=extend_schema(responses=_ok(ProjectSerializer, WRITE_ERRORS)),
+    partial_update=extend_schema(responses=_ok(ProjectSerializer, WRITE_ERRORS)),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
                           description="Only an empty project can be deleted (409 `project_not_empty`)."),
 )
@@ -98,12 +102,12 @@ class ProjectChildMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(MembershipSerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(responses=_with_errors(MembershipSerializer, READ_ERRORS)),
-    create=extend_schema(request=MembershipSerializer, responses=_with_errors(MembershipSerializer, WRITE_ERRORS),
+    list=extend_schema(responses=_ok(MembershipSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_ok(MembershipSerializer, READ_ERRORS)),
+    create=extend_schema(request=MembershipSerializer, responses=_created(MembershipSerializer, WRITE_ERRORS),
                          description="Add a member, or change the role of an existing one. Project admins only."),
     partial_update=extend_schema(request=MembershipRoleSerializer,
-                                 responses=_with_errors(MembershipSerializer, WRITE_ERRORS)),
+                                 responses=_ok(MembershipSerializer, WRITE_ERRORS)),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
                           description="A project keeps at least one Owner (409 `last_owner`)."),
 )
@@ -115,6 +119,7 @@ class MembershipViewSet(ProjectChildMixin, mixins.ListModelMixin, mixins.Retriev
     serializer_class = MembershipSerializer
     lookup_field = "user__username"
     lookup_url_kwarg = "username"
+    lookup_value_regex = r"[\w.@+-]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -125,12 +130,16 @@ class MembershipViewSet(ProjectChildMixin, mixins.ListModelMixin, mixins.Retriev
 
     def create(self, request, *args, **kwargs):
         project = self.get_project()
+        # Rights first: a non-admin learns nothing about which usernames exist.
+        self.check_object_permissions(request, project)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = rbac_services.membership_set(actor=request.user, project=project,
-                                                  user=serializer.validated_data["user"],
+        user = serializer.validated_data["user"]
+        existed = Membership.objects.filter(project=project, user=user).exists()
+        membership = rbac_services.membership_set(actor=request.user, project=project, user=user,
                                                   role_slug=serializer.validated_data["role"])
-        return Response(self.get_serializer(membership).data, status=status.HTTP_201_CREATED)
+        code = status.HTTP_200_OK if existed else status.HTTP_201_CREATED
+        return Response(self.get_serializer(membership).data, status=code)
 
     def partial_update(self, request, *args, **kwargs):
         membership = self.get_object()
@@ -145,11 +154,11 @@ class MembershipViewSet(ProjectChildMixin, mixins.ListModelMixin, mixins.Retriev
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(RoleSerializer(many=True), READ_ERRORS),
+    list=extend_schema(responses=_ok(RoleSerializer(many=True), READ_ERRORS),
                        description="Built-in roles and the project's custom roles."),
-    retrieve=extend_schema(responses=_with_errors(RoleSerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with_errors(RoleSerializer, WRITE_ERRORS)),
-    partial_update=extend_schema(responses=_with_errors(RoleSerializer, WRITE_ERRORS)),
+    retrieve=extend_schema(responses=_ok(RoleSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(RoleSerializer, WRITE_ERRORS)),
+    partial_update=extend_schema(responses=_ok(RoleSerializer, WRITE_ERRORS)),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS}),
 )
 class RoleViewSet(ProjectChildMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -158,6 +167,7 @@ class RoleViewSet(ProjectChildMixin, mixins.ListModelMixin, mixins.RetrieveModel
 
     serializer_class = RoleSerializer
     lookup_field = "slug"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
@@ -192,12 +202,12 @@ TICKET_LOOKUP = OpenApiParameter("key", str, OpenApiParameter.PATH, description=
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(TicketSerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(parameters=[TICKET_LOOKUP], responses=_with_errors(TicketSerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with_errors(TicketSerializer, WRITE_ERRORS)),
-    update=extend_schema(parameters=[TICKET_LOOKUP], responses=_with_errors(TicketSerializer, WRITE_ERRORS)),
+    list=extend_schema(responses=_ok(TicketSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(parameters=[TICKET_LOOKUP], responses=_ok(TicketSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(TicketSerializer, WRITE_ERRORS)),
+    update=extend_schema(parameters=[TICKET_LOOKUP], responses=_ok(TicketSerializer, WRITE_ERRORS)),
     partial_update=extend_schema(
-        parameters=[TICKET_LOOKUP], responses=_with_errors(TicketSerializer, WRITE_ERRORS),
+        parameters=[TICKET_LOOKUP], responses=_ok(TicketSerializer, WRITE_ERRORS),
         description="A body with only `status` is a status change, allowed even where edits are blocked.",
     ),
     destroy=extend_schema(parameters=[TICKET_LOOKUP], responses={204: None, **WRITE_ERRORS}),
@@ -263,11 +273,11 @@ class RecordViewSet(ServiceViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(TimeEntrySerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(responses=_with_errors(TimeEntrySerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with_errors(TimeEntrySerializer, WRITE_ERRORS)),
-    update=extend_schema(responses=_with_errors(TimeEntrySerializer, WRITE_ERRORS)),
-    partial_update=extend_schema(responses=_with_errors(TimeEntrySerializer, WRITE_ERRORS)),
+    list=extend_schema(responses=_ok(TimeEntrySerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_ok(TimeEntrySerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(TimeEntrySerializer, WRITE_ERRORS)),
+    update=extend_schema(responses=_ok(TimeEntrySerializer, WRITE_ERRORS)),
+    partial_update=extend_schema(responses=_ok(TimeEntrySerializer, WRITE_ERRORS)),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS}),
 )
 class TimeEntryViewSet(RecordViewSet):
@@ -280,11 +290,11 @@ class TimeEntryViewSet(RecordViewSet):
 
 
 @extend_schema_view(
-    list=extend_schema(responses=_with_errors(ExpenseSerializer(many=True), READ_ERRORS)),
-    retrieve=extend_schema(responses=_with_errors(ExpenseSerializer, READ_ERRORS)),
-    create=extend_schema(responses=_with_errors(ExpenseSerializer, WRITE_ERRORS)),
-    update=extend_schema(responses=_with_errors(ExpenseSerializer, WRITE_ERRORS)),
-    partial_update=extend_schema(responses=_with_errors(ExpenseSerializer, WRITE_ERRORS)),
+    list=extend_schema(responses=_ok(ExpenseSerializer(many=True), READ_ERRORS)),
+    retrieve=extend_schema(responses=_ok(ExpenseSerializer, READ_ERRORS)),
+    create=extend_schema(responses=_created(ExpenseSerializer, WRITE_ERRORS)),
+    update=extend_schema(responses=_ok(ExpenseSerializer, WRITE_ERRORS)),
+    partial_update=extend_schema(responses=_ok(ExpenseSerializer, WRITE_ERRORS)),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS}),
 )
 class ExpenseViewSet(RecordViewSet):
