@@ -35,7 +35,7 @@ def settlements_for_list(user):
     return (Settlement.objects.visible_to(user, "read")
             .annotate(ticket_count=Count("settlement_tickets", distinct=True),
                       attachment_count=Count("attachments", distinct=True))
-            .prefetch_related("projects"))
+            .select_related("created_by").prefetch_related("projects"))
 
 
 def readable_linked_tickets(*, settlement: Settlement, user):

@@ -49,3 +49,33 @@ def cases():
     """Every (resource, action, role, own) combination, for pytest.mark.parametrize."""
     return [(resource, action, role, own) for resource in RESOURCES for action in ACTIONS for role in ROLES
             for own in (True, False)]
+
+
+# --- Settlements: rights are settlements:* in the settlement's project(s) ---------------------
+
+SETTLEMENT_ACTIONS = ("list", "retrieve", "create", "update", "delete", "transition", "link", "unlink",
+                      "search", "events")
+_NO_SETTLEMENT_RIGHTS = {"viewer": HIDDEN, "member": HIDDEN}
+_SETTLEMENT_READ = {**_NO_SETTLEMENT_RIGHTS, "admin": OK, "owner": OK}
+SETTLEMENT_OWN_PROJECT = {
+    "list": _SETTLEMENT_READ, "retrieve": _SETTLEMENT_READ, "search": _SETTLEMENT_READ, "events": _SETTLEMENT_READ,
+    # Members see the project, so lacking settlements:write there is a 403, not a 404.
+    "create": {"viewer": DENIED, "member": DENIED, "admin": OK, "owner": OK},
+    "update": _SETTLEMENT_READ, "transition": _SETTLEMENT_READ, "link": _SETTLEMENT_READ,
+    "unlink": _SETTLEMENT_READ,
+    "delete": {**_NO_SETTLEMENT_RIGHTS, "admin": DENIED, "owner": OK},
+}
+
+
+def expected_settlement(action: str, role: str, *, own: bool) -> str:
+    if role == "anonymous":
+        return UNAUTHENTICATED
+    if role == "superuser":
+        return OK
+    if role == "non_member" or not own:
+        return HIDDEN
+    return SETTLEMENT_OWN_PROJECT[action][role]
+
+
+def settlement_cases():
+    return [(action, role, own) for action in SETTLEMENT_ACTIONS for role in ROLES for own in (True, False)]
