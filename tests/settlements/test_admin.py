@@ -32,8 +32,8 @@ def test_admin_creates_edits_and_transitions_through_the_services(owner, settlem
     assert created.display_number == "ROZ-2" and list(created.projects.all()) == [mnx]
     assert list(created.events.values_list("kind", flat=True)) == ["created"]
 
-    response = client.post("/admin/settlements/settlement/", {"action": "mark_sent", "_selected_action": [settlement.pk]},
-                           follow=True)
+    changelist = "/admin/settlements/settlement/"
+    response = client.post(changelist, {"action": "mark_sent", "_selected_action": [settlement.pk]}, follow=True)
     settlement.refresh_from_db()
     assert settlement.status == "sent" and settlement.sent_at is not None
     page = client.get(f"/admin/settlements/settlement/{settlement.pk}/change/").content.decode()
