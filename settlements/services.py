@@ -3,21 +3,43 @@ attachments and share links. Each function locks the settlement row, checks the 
 in every project of the settlement inside the transaction, writes an event, and defers side
 effects to on_commit."""
 
+import logging
+import secrets
 from datetime import date
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError, validate_model
 from rbac.choices import ProjectPermission as P
 from rbac.querysets import project_ids_with
+from rbac.tokens import token_digest
 from tickets.models import Project, Ticket
 
-from . import events
-from .choices import ALLOWED_SETTLEMENT_TRANSITIONS, REVERSE_TRANSITIONS, SettlementStatus
-from .models import Settlement, SettlementCounter, SettlementProject, SettlementTicket
+from . import events, files
+from .choices import (
+    ALLOWED_SETTLEMENT_TRANSITIONS,
+    FREEZING_STATUSES,
+    REVERSE_TRANSITIONS,
+    AttachmentCategory,
+    AttachmentState,
+    SettlementStatus,
+)
+from .models import (
+    Settlement,
+    SettlementAcceptance,
+    SettlementAttachment,
+    SettlementCounter,
+    SettlementProject,
+    SettlementShareLink,
+    SettlementTicket,
+)
+
+logger = logging.getLogger(__name__)
 
 S = SettlementStatus
 
@@ -277,3 +299,185 @@ def settlement_unlink_ticket(*, actor, settlement: Settlement, ticket: Ticket) -
         raise NotFound(NOT_LINKED_MESSAGE.format(ticket=ticket.key, number=settlement.display_number),
                        code="not_linked")
     events.ticket_unlinked(settlement, actor=actor, ticket=ticket)
+
+
+# --- Attachments --------------------------------------------------------------------------
+
+ATTACHMENT_TOO_LARGE_MESSAGE = "A file may be at most {limit} MB; upload a smaller file."
+TOO_MANY_ATTACHMENTS_MESSAGE = "Settlement {number} already has {limit} attachments, the most it may have."
+EXTENSION_NOT_ALLOWED_MESSAGE = "Files of type {extension!r} are not accepted; allowed: {allowed}."
+CONTENT_MISMATCH_MESSAGE = "The file's content does not match its extension {extension}."
+STORAGE_UNAVAILABLE_MESSAGE = "File storage is not available right now; nothing was saved. Try again later."
+
+
+class StorageUnavailable(ServiceError):
+    status_code = 503
+    default_code = "storage_unavailable"
+
+
+def _check_upload(uploaded) -> tuple[str, str, "files.FileType"]:
+    limit = settings.SETTLEMENT_ATTACHMENT_MAX_BYTES
+    if uploaded.size > limit:
+        raise ServiceError(ATTACHMENT_TOO_LARGE_MESSAGE.format(limit=limit // (1024 * 1024)),
+                           code="file_too_large", status_code=413)
+    name = files.sanitize_filename(uploaded.name or "")
+    extension = files.extension_of(name)
+    if extension not in files.FILE_TYPES:
+        raise InvalidInput.for_field("file", EXTENSION_NOT_ALLOWED_MESSAGE.format(
+            extension=extension or "(none)", allowed=", ".join(files.ALLOWED_EXTENSIONS)), code="extension_not_allowed")
+    uploaded.seek(0)
+    head = uploaded.read(files.SNIFF_BYTES)
+    uploaded.seek(0)
+    if not files.content_matches(extension, head):
+        raise InvalidInput.for_field("file", CONTENT_MISMATCH_MESSAGE.format(extension=extension),
+                                     code="content_mismatch")
+    return name, extension, files.FILE_TYPES[extension]
+
+
+def _store(key: str, uploaded) -> str:
+    try:
+        return default_storage.save(key, uploaded)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(STORAGE_UNAVAILABLE_MESSAGE) from exc
+
+
+def _remove_stored(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError):
+        logger.exception("Could not remove stored object %s after a failed upload", name)
+
+
+def attachment_upload(*, actor, settlement: Settlement, uploaded, category: str = AttachmentCategory.OTHER,
+                      state: str = AttachmentState.DRAFT) -> SettlementAttachment:
+    """Store the file, then record it. Allowed in any status (a signed protocol arrives after
+    sending). The object is written first, outside the row lock, and removed again if the
+    database part fails, so there are neither orphan objects nor rows without a file."""
+    require_upload_rights(settlement.pk, actor=actor)
+    name, extension, file_type = _check_upload(uploaded)
+    stored = _store(files.storage_key(settlement.pk, extension), uploaded)
+    try:
+        return _record_attachment(actor=actor, settlement=settlement, stored=stored, name=name,
+                                  content_type=file_type.content_type, size=uploaded.size,
+                                  category=category, state=state)
+    except BaseException:
+        _remove_stored(stored)
+        raise
+
+
+def require_upload_rights(settlement_id: int, *, actor) -> None:
+    """Refuse before any byte is stored when the actor may not upload at all (checked again
+    under the row lock when the attachment is recorded)."""
+    if not Settlement.objects.visible_to(actor, "read").filter(pk=settlement_id).exists():
+        raise NotFound(NOT_FOUND_MESSAGE)
+    require_in_every_project(actor, SettlementProject.objects.filter(settlement_id=settlement_id)
+                             .values_list("project_id", flat=True), P.SETTLEMENTS_WRITE)
+
+
+@transaction.atomic
+def _record_attachment(*, actor, settlement, stored, name, content_type, size, category, state):
+    settlement = lock_settlement(settlement.pk, actor=actor, permission=P.SETTLEMENTS_WRITE)
+    limit = settings.SETTLEMENT_ATTACHMENT_MAX_FILES
+    # Counted under the settlement's row lock: of concurrent uploads exactly `limit` get in.
+    if SettlementAttachment.objects.filter(settlement=settlement).count() >= limit:
+        raise Conflict(TOO_MANY_ATTACHMENTS_MESSAGE.format(number=settlement.display_number, limit=limit),
+                       code="too_many_attachments", extra={"limit": limit})
+    attachment = SettlementAttachment(settlement=settlement, file=stored, original_name=name,
+                                      content_type=content_type, size=size, category=category, state=state,
+                                      uploaded_by=actor)
+    validate_model(attachment, exclude=["file"])
+    attachment.save()
+    events.attachment_uploaded(settlement, actor=actor, attachment=attachment)
+    return attachment
+
+
+@transaction.atomic
+def attachment_update(*, actor, attachment: SettlementAttachment, changes: dict[str, Any]) -> SettlementAttachment:
+    """Category and state may change in any status."""
+    unknown = sorted(set(changes) - {"category", "state"})
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed: {', '.join(unknown)}.", code="read_only")
+    settlement = lock_settlement(attachment.settlement_id, actor=actor, permission=P.SETTLEMENTS_WRITE)
+    attachment = SettlementAttachment.objects.select_for_update().get(pk=attachment.pk)
+    before = events.attachment_snapshot(attachment)
+    for name, value in changes.items():
+        setattr(attachment, name, value)
+    validate_model(attachment, exclude=["file"])
+    attachment.save(update_fields=[*changes, "updated_at"])
+    if events.attachment_snapshot(attachment) != before:
+        events.attachment_changed(settlement, actor=actor, before=before, attachment=attachment)
+    return attachment
+
+
+@transaction.atomic
+def attachment_delete(*, actor, attachment: SettlementAttachment) -> None:
+    """Draft only; needs settlements:delete in every project. The object goes after commit."""
+    settlement = lock_settlement(attachment.settlement_id, actor=actor, permission=P.SETTLEMENTS_DELETE)
+    _require_draft(settlement, "changed")
+    attachment = SettlementAttachment.objects.select_for_update().get(pk=attachment.pk)
+    before = events.attachment_snapshot(attachment)
+    stored = attachment.file.name
+    attachment.delete()
+    events.attachment_deleted(settlement, actor=actor, before=before)
+    transaction.on_commit(lambda: _remove_stored(stored))
+
+
+# --- Share links and acceptance -----------------------------------------------------------
+
+SHARE_NEEDS_SENT_MESSAGE = "Only a sent or paid settlement can be shared; {number} is {status}."
+ALREADY_ACCEPTED_MESSAGE = "Settlement {number} was already accepted by {name} on {when}."
+
+
+@transaction.atomic
+def share_link_create(*, actor, settlement: Settlement, expires_at=None) -> tuple[SettlementShareLink, str]:
+    """A capability link for the customer page; returns the row and the token (shown once)."""
+    settlement = lock_settlement(settlement.pk, actor=actor, permission=P.SETTLEMENTS_WRITE)
+    if settlement.status not in FREEZING_STATUSES:
+        raise Conflict(SHARE_NEEDS_SENT_MESSAGE.format(number=settlement.display_number, status=settlement.status),
+                       code="settlement_not_sent")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput.for_field("expires_at", "The expiry must be in the future.", code="expired")
+    token = secrets.token_urlsafe(32)
+    link = SettlementShareLink.objects.create(settlement=settlement, digest=token_digest(token), prefix=token[:8],
+                                              created_by=actor, expires_at=expires_at)
+    events.share_link_created(settlement, actor=actor, link=link)
+    return link, token
+
+
+@transaction.atomic
+def share_link_revoke(*, actor, link: SettlementShareLink) -> SettlementShareLink:
+    settlement = lock_settlement(link.settlement_id, actor=actor, permission=P.SETTLEMENTS_WRITE)
+    link = SettlementShareLink.objects.select_for_update().get(pk=link.pk)
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        events.share_link_revoked(settlement, actor=actor, link=link)
+    return link
+
+
+def shared_settlement(token: str) -> tuple[Settlement, SettlementShareLink]:
+    """The settlement behind a customer token; NotFound for unknown, revoked, expired or draft."""
+    link = (SettlementShareLink.objects.select_related("settlement")
+            .filter(digest=token_digest(token or ""), revoked_at__isnull=True, settlement__is_active=True,
+                    settlement__status__in=FREEZING_STATUSES).first())
+    if link is None or (link.expires_at is not None and link.expires_at <= timezone.now()):
+        raise NotFound(NOT_FOUND_MESSAGE)
+    return link.settlement, link
+
+
+@transaction.atomic
+def settlement_accept(*, token: str, name: str) -> SettlementAcceptance:
+    """The customer's confirmation through a share link: name and timestamp, logged."""
+    settlement, link = shared_settlement(token)
+    settlement = Settlement.objects.select_for_update().get(pk=settlement.pk)
+    clean_name = (name or "").strip()
+    if not clean_name or len(clean_name) > 200 or "\x00" in clean_name:
+        raise InvalidInput.for_field("name", "Give your name (1–200 characters).", code="invalid_name")
+    existing = SettlementAcceptance.objects.filter(settlement=settlement).first()
+    if existing is not None:
+        raise Conflict(ALREADY_ACCEPTED_MESSAGE.format(number=settlement.display_number, name=existing.accepted_by_name,
+                                                       when=existing.accepted_at.date()), code="already_accepted")
+    acceptance = SettlementAcceptance.objects.create(settlement=settlement, share_link=link,
+                                                     accepted_by_name=clean_name)
+    events.settlement_accepted(settlement, acceptance=acceptance)
+    return acceptance

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from settlements.choices import SettlementStatus
+from settlements.choices import AttachmentCategory, AttachmentState, SettlementStatus
 from settlements.models import Settlement, SettlementEvent
 from tickets.api.fields import ProjectReferenceField, TicketReferenceField
 
@@ -86,3 +86,62 @@ class SettlementEventSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_actor(self, event) -> str:
         return event.actor.get_username() if event.actor_id else event.actor_label
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(source="original_name", read_only=True)
+    content_type = serializers.CharField(read_only=True)
+    size = serializers.IntegerField(read_only=True)
+    category = serializers.ChoiceField(choices=AttachmentCategory.choices, required=False)
+    state = serializers.ChoiceField(choices=AttachmentState.choices, required=False)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    previewable = serializers.SerializerMethodField()
+
+    def get_previewable(self, attachment) -> bool:
+        from settlements.files import FILE_TYPES, extension_of
+
+        file_type = FILE_TYPES.get(extension_of(attachment.original_name))
+        return bool(file_type and file_type.previewable)
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="At most 200 MB; pdf, doc(x), odt, xls(x), ods, csv, txt, md, rtf, "
+                                           "png, jpg, webp, gif, zip, 7z.")
+    category = serializers.ChoiceField(choices=AttachmentCategory.choices, default=AttachmentCategory.OTHER)
+    state = serializers.ChoiceField(choices=AttachmentState.choices, default=AttachmentState.DRAFT)
+
+
+class ShareLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    prefix = serializers.CharField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_at = serializers.DateTimeField(read_only=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    revoked_at = serializers.DateTimeField(read_only=True)
+
+
+class ShareLinkCreatedSerializer(ShareLinkSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown only in this response.")
+    url = serializers.CharField(read_only=True, help_text="The customer page's JSON endpoint.")
+
+
+class PublicSettlementSerializer(serializers.Serializer):
+    number = serializers.CharField(source="display_number")
+    name = serializers.CharField()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    status = serializers.CharField()
+    sent_at = serializers.DateTimeField()
+    paid_at = serializers.DateTimeField()
+    projects = serializers.ListField(child=serializers.CharField())
+    tickets = serializers.ListField(child=serializers.DictField())
+    totals = TotalsSerializer()
+    attachments = serializers.ListField(child=serializers.DictField())
+    acceptance = serializers.DictField(allow_null=True)
+
+
+class AcceptanceSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, help_text="Who accepts the settlement.")

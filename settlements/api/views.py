@@ -1,24 +1,35 @@
 """REST endpoints of settlements: CRUD, transition, tickets (link/unlink/search), events."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from billing.selectors import settlement_totals
-from core.api.schema import READ_ERRORS, WRITE_ERRORS
+from core.api.schema import READ_ERRORS, WRITE_ERRORS, error
+from core.uploads import content_length_too_large, upload_too_large
 from rbac.choices import ProjectPermission as P
 from settlements import selectors, services
 from settlements.filtersets import SettlementFilter
-from settlements.models import SettlementProject
+from settlements.models import SettlementAttachment, SettlementProject, SettlementShareLink
 from tickets.models import Ticket
 
+from .downloads import attachment_response
 from .serializers import (
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
     LinkTicketSerializer,
     SettlementEventSerializer,
     SettlementSerializer,
     SettlementTicketSerializer,
+    ShareLinkCreatedSerializer,
+    ShareLinkSerializer,
     TicketSearchResultSerializer,
     TransitionSerializer,
 )
@@ -48,6 +59,104 @@ def _created(serializer, errors):
 CONFLICTS = "409: `settlement_not_draft`, `invalid_transition`, `overlapping_settlement`, ..."
 
 
+ATTACHMENT_ID = OpenApiParameter("attachment_id", int, OpenApiParameter.PATH)
+LINK_ID = OpenApiParameter("link_id", int, OpenApiParameter.PATH)
+TOO_LARGE = {413: error("File larger than the limit (`file_too_large`).")}
+STORAGE_DOWN = {503: error("File storage unreachable (`storage_unavailable`); nothing was saved.")}
+
+
+class SettlementFilesMixin:
+    """Attachments and share links of a settlement, as sub-routes of the settlement viewset."""
+
+    def _attachment(self, settlement, attachment_id):
+        return get_object_or_404(SettlementAttachment.objects.select_related("uploaded_by"),
+                                 pk=attachment_id, settlement=settlement)
+
+    @extend_schema(methods=["GET"], responses=_ok(AttachmentSerializer(many=True), READ_ERRORS))
+    @extend_schema(methods=["POST"], request={"multipart/form-data": AttachmentUploadSerializer},
+                   responses={**_created(AttachmentSerializer, WRITE_ERRORS), **TOO_LARGE, **STORAGE_DOWN},
+                   description="Upload in any status. At most 10 files per settlement (409 "
+                               "`too_many_attachments`); the content must match the extension.")
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    def attachments(self, request, pk=None):
+        settlement = self.get_object()
+        if request.method == "GET":
+            rows = settlement.attachments.select_related("uploaded_by").order_by("created_at", "id")
+            return Response(AttachmentSerializer(rows, many=True).data)
+        if content_length_too_large(request):
+            raise _too_large()
+        serializer = AttachmentUploadSerializer(data=request.data)
+        valid = serializer.is_valid()
+        if upload_too_large(request):
+            raise _too_large()
+        if not valid:
+            raise ValidationError(serializer.errors)
+        attachment = services.attachment_upload(actor=request.user, settlement=settlement,
+                                                uploaded=serializer.validated_data["file"],
+                                                category=serializer.validated_data["category"],
+                                                state=serializer.validated_data["state"])
+        return Response(AttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["PATCH"], parameters=[ATTACHMENT_ID], request=AttachmentSerializer,
+                   responses=_ok(AttachmentSerializer, WRITE_ERRORS), description="Change category or state.")
+    @extend_schema(methods=["DELETE"], parameters=[ATTACHMENT_ID], responses={204: None, **WRITE_ERRORS},
+                   description="Draft only; settlements:delete in every project.")
+    @action(detail=True, methods=["patch", "delete"], url_path=r"attachments/(?P<attachment_id>\d+)")
+    def attachment(self, request, pk=None, attachment_id=None):
+        settlement = self.get_object()
+        attachment = self._attachment(settlement, attachment_id)
+        if request.method == "DELETE":
+            services.attachment_delete(actor=request.user, attachment=attachment)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = AttachmentSerializer(attachment, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        attachment = services.attachment_update(actor=request.user, attachment=attachment,
+                                                changes=serializer.validated_data)
+        return Response(AttachmentSerializer(attachment).data)
+
+    @extend_schema(parameters=[ATTACHMENT_ID, OpenApiParameter("inline", bool, description="Preview PDFs and "
+                                                               "images in the browser.")],
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **READ_ERRORS, **STORAGE_DOWN})
+    @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>\d+)/download")
+    def download(self, request, pk=None, attachment_id=None):
+        """Stream the file: inline preview for PDF and images with `?inline=1`, else a download."""
+        attachment = self._attachment(self.get_object(), attachment_id)
+        return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"))
+
+    @extend_schema(methods=["GET"], responses=_ok(ShareLinkSerializer(many=True), READ_ERRORS))
+    @extend_schema(methods=["POST"], request=ShareLinkSerializer,
+                   responses=_created(ShareLinkCreatedSerializer, WRITE_ERRORS),
+                   description="Sent or paid settlements only. The token is returned once.")
+    @action(detail=True, methods=["get", "post"], url_path="share-links")
+    def share_links(self, request, pk=None):
+        settlement = self.get_object()
+        if request.method == "GET":
+            return Response(ShareLinkSerializer(settlement.share_links.select_related("created_by"), many=True).data)
+        serializer = ShareLinkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        link, token = services.share_link_create(actor=request.user, settlement=settlement,
+                                                 expires_at=serializer.validated_data.get("expires_at"))
+        link.token = token
+        link.url = request.build_absolute_uri(reverse("public-settlement", kwargs={"token": token}))
+        return Response(ShareLinkCreatedSerializer(link).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[LINK_ID], responses={204: None, **WRITE_ERRORS}, description="Revoke a share link.")
+    @action(detail=True, methods=["delete"], url_path=r"share-links/(?P<link_id>\d+)")
+    def share_link(self, request, pk=None, link_id=None):
+        settlement = self.get_object()
+        link = get_object_or_404(SettlementShareLink, pk=link_id, settlement=settlement)
+        services.share_link_revoke(actor=request.user, link=link)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _too_large():
+    from core.errors import ServiceError
+
+    limit = settings.SETTLEMENT_ATTACHMENT_MAX_BYTES // (1024 * 1024)
+    return ServiceError(services.ATTACHMENT_TOO_LARGE_MESSAGE.format(limit=limit), code="file_too_large",
+                        status_code=413)
+
+
 @extend_schema_view(
     list=extend_schema(responses=_ok(SettlementSerializer(many=True), READ_ERRORS)),
     retrieve=extend_schema(responses=_ok(SettlementSerializer, READ_ERRORS)),
@@ -57,7 +166,7 @@ CONFLICTS = "409: `settlement_not_draft`, `invalid_transition`, `overlapping_set
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
                           description="Soft delete; draft only; settlements:delete in every project."),
 )
-class SettlementViewSet(viewsets.ModelViewSet):
+class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
     serializer_class = SettlementSerializer
     filterset_class = SettlementFilter
     permission_classes = [SettlementObjectPermission]
@@ -170,3 +279,4 @@ class SettlementViewSet(viewsets.ModelViewSet):
         events = settlement.events.select_related("actor").order_by("created_at", "id")
         page = self.paginate_queryset(events)
         return self.get_paginated_response(SettlementEventSerializer(page, many=True).data)
+
