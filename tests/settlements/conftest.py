@@ -41,3 +41,20 @@ def ticket(mnx):
 def linked(settlement, ticket, owner):
     services.settlement_link_ticket(actor=owner, settlement=settlement, ticket=ticket)
     return ticket
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(request, settings, tmp_path):
+    """Each test gets its own storage location (a key prefix on S3, a folder locally), so
+    objects left by one test never show up in another's assertions."""
+    import copy
+    import uuid
+
+    storages = copy.deepcopy(settings.STORAGES)
+    options = storages["default"].setdefault("OPTIONS", {})
+    if storages["default"]["BACKEND"].endswith("S3Storage"):
+        request.getfixturevalue("s3_bucket")
+        options["location"] = f"test-{uuid.uuid4().hex}"
+    else:
+        options["location"] = str(tmp_path / "media")
+    settings.STORAGES = storages
