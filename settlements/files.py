@@ -78,6 +78,26 @@ def storage_key(settlement_id: int, extension: str) -> str:
 CHUNK_SIZE = 256 * 1024
 
 
+def store_upload(key: str, uploaded, content_type: str) -> str:
+    """Save an uploaded file under `key` and return its stored name.
+
+    A large upload is already spooled to a temporary file; S3 gets it by path, because
+    s3transfer reads a file *object*'s parts into memory ahead of sending them, while from a
+    path it reads each part from disk as it goes. Everything else uses the storage's own save.
+    """
+    storage = default_storage
+    if hasattr(storage, "bucket") and hasattr(uploaded, "temporary_file_path"):
+        from storages.utils import clean_name
+
+        name = clean_name(key)
+        storage.bucket.Object(storage._normalize_name(name)).upload_file(
+            uploaded.temporary_file_path(), ExtraArgs={"ContentType": content_type},
+            Config=storage.transfer_config,
+        )
+        return name
+    return storage.save(key, uploaded)
+
+
 def open_stream(name: str):
     """Open a stored file for streaming (S3 or local disk) and return an iterator of chunks.
 

@@ -334,9 +334,9 @@ def _check_upload(uploaded) -> tuple[str, str, "files.FileType"]:
     return name, extension, files.FILE_TYPES[extension]
 
 
-def _store(key: str, uploaded) -> str:
+def _store(key: str, uploaded, content_type: str) -> str:
     try:
-        return default_storage.save(key, uploaded)
+        return files.store_upload(key, uploaded, content_type)
     except (OSError, BotoCoreError, ClientError) as exc:
         raise StorageUnavailable(STORAGE_UNAVAILABLE_MESSAGE) from exc
 
@@ -355,7 +355,7 @@ def attachment_upload(*, actor, settlement: Settlement, uploaded, category: str 
     database part fails, so there are neither orphan objects nor rows without a file."""
     require_upload_rights(settlement.pk, actor=actor)
     name, extension, file_type = _check_upload(uploaded)
-    stored = _store(files.storage_key(settlement.pk, extension), uploaded)
+    stored = _store(files.storage_key(settlement.pk, extension), uploaded, file_type.content_type)
     try:
         return _record_attachment(actor=actor, settlement=settlement, stored=stored, name=name,
                                   content_type=file_type.content_type, size=uploaded.size,

@@ -114,6 +114,8 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
 S3_BUCKET = env_str("S3_BUCKET", "settlements" if S3_ENDPOINT_URL else None)
 if S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig
+
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -129,6 +131,12 @@ if S3_BUCKET:
             "querystring_auth": True,
             # A non-zero spool size keeps open() from reading whole objects into memory.
             "max_memory_size": env_int("S3_MAX_MEMORY_SIZE", 8 * 1024 * 1024),
+            # Multipart uploads hold concurrency × chunk size in memory: bound it (boto3's
+            # default, 10 × 8 MB, would buffer most of a large attachment).
+            "transfer_config": TransferConfig(
+                multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024,
+                max_concurrency=env_int("S3_UPLOAD_CONCURRENCY", 2), max_io_queue=4,
+            ),
         },
     }
 else:
@@ -220,5 +228,6 @@ SETTLEMENT_ATTACHMENT_MAX_FILES = env_int("SETTLEMENT_ATTACHMENT_MAX_FILES", 10)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = [
     "core.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]

@@ -47,11 +47,11 @@ def linked(settlement, ticket, owner):
 def isolated_storage(request, settings, tmp_path):
     """Each test gets its own storage location (a key prefix on S3, a folder locally), so
     objects left by one test never show up in another's assertions."""
-    import copy
     import uuid
 
-    storages = copy.deepcopy(settings.STORAGES)
-    options = storages["default"].setdefault("OPTIONS", {})
+    # Shallow copies: the options hold a boto3 TransferConfig, which does not survive deepcopy.
+    options = dict(settings.STORAGES["default"].get("OPTIONS", {}))
+    storages = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
     if storages["default"]["BACKEND"].endswith("S3Storage"):
         request.getfixturevalue("s3_bucket")
         options["location"] = f"test-{uuid.uuid4().hex}"

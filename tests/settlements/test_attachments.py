@@ -132,11 +132,10 @@ def test_a_database_failure_removes_the_stored_object(client_for, owner, settlem
 
 
 def test_storage_failure_is_503_and_writes_no_row(client_for, owner, settlement, monkeypatch):
-    class UnreachableStorage:
-        def save(self, *args, **kwargs):
-            raise OSError("storage unreachable")
+    def unreachable(*args, **kwargs):
+        raise OSError("storage unreachable")
 
-    monkeypatch.setattr(services, "default_storage", UnreachableStorage())
+    monkeypatch.setattr(services.files, "store_upload", unreachable)
     response = _upload(client_for(owner), settlement, "a.pdf", PDF)
     assert response.status_code == 503 and response.json()["code"] == "storage_unavailable"
     assert not SettlementAttachment.objects.exists()
