@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from billing.selectors import settlement_totals
 from core.api.schema import error
 from settlements import services
-from settlements.models import SettlementAttachment
+from settlements.models import SettlementAcceptance, SettlementAttachment
 
 from .downloads import attachment_response
 from .serializers import AcceptanceSerializer, PublicSettlementSerializer
@@ -34,7 +34,7 @@ class PublicView(APIView):
 def public_payload(settlement) -> dict:
     totals = settlement_totals([settlement.pk])[settlement.pk]
     tickets = settlement.tickets.select_related("project").order_by("project__key", "number")
-    acceptance = getattr(settlement, "acceptance", None) if hasattr(settlement, "acceptance") else None
+    acceptance = SettlementAcceptance.objects.filter(settlement=settlement).first()
     return {
         "number": settlement.display_number, "name": settlement.name, "period_start": settlement.period_start,
         "period_end": settlement.period_end, "status": settlement.status, "sent_at": settlement.sent_at,

@@ -129,7 +129,7 @@ class ShareLinkCreatedSerializer(ShareLinkSerializer):
 
 
 class PublicSettlementSerializer(serializers.Serializer):
-    number = serializers.CharField(source="display_number")
+    number = serializers.CharField()
     name = serializers.CharField()
     period_start = serializers.DateField()
     period_end = serializers.DateField()
