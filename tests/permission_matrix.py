@@ -54,7 +54,8 @@ def cases():
 # --- Settlements: rights are settlements:* in the settlement's project(s) ---------------------
 
 SETTLEMENT_ACTIONS = ("list", "retrieve", "create", "update", "delete", "transition", "link", "unlink",
-                      "search", "events")
+                      "search", "events", "attachments", "upload", "attachment_update", "attachment_delete",
+                      "download", "share_links", "share", "share_revoke")
 _NO_SETTLEMENT_RIGHTS = {"viewer": HIDDEN, "member": HIDDEN}
 _SETTLEMENT_READ = {**_NO_SETTLEMENT_RIGHTS, "admin": OK, "owner": OK}
 SETTLEMENT_OWN_PROJECT = {
@@ -64,6 +65,10 @@ SETTLEMENT_OWN_PROJECT = {
     "update": _SETTLEMENT_READ, "transition": _SETTLEMENT_READ, "link": _SETTLEMENT_READ,
     "unlink": _SETTLEMENT_READ,
     "delete": {**_NO_SETTLEMENT_RIGHTS, "admin": DENIED, "owner": OK},
+    "attachments": _SETTLEMENT_READ, "download": _SETTLEMENT_READ, "share_links": _SETTLEMENT_READ,
+    "upload": _SETTLEMENT_READ, "attachment_update": _SETTLEMENT_READ, "share": _SETTLEMENT_READ,
+    "share_revoke": _SETTLEMENT_READ,
+    "attachment_delete": {**_NO_SETTLEMENT_RIGHTS, "admin": DENIED, "owner": OK},
 }
 
 

@@ -184,3 +184,17 @@ def test_the_eleventh_of_racing_uploads_is_refused_and_leaves_no_orphan(owner, m
     assert sorted(outcomes) == ["ok"] * 10 + ["too_many_attachments"] * 2
     assert SettlementAttachment.objects.filter(settlement=settlement).count() == 10
     assert len(stored_names(settlement.pk)) == 10
+
+
+@pytest.mark.s3
+def test_unreachable_s3_endpoint_is_503_and_writes_no_row(client_for, owner, settlement, monkeypatch):
+    from botocore.config import Config
+    from storages.backends.s3 import S3Storage
+
+    dead = S3Storage(bucket_name="nowhere", endpoint_url="http://127.0.0.1:9", access_key="x", secret_key="x",
+                     region_name="us-east-1", addressing_style="path",
+                     client_config=Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1))
+    monkeypatch.setattr(services.files, "default_storage", dead)
+    response = _upload(client_for(owner), settlement, "a.pdf", PDF)
+    assert response.status_code == 503 and response.json()["code"] == "storage_unavailable"
+    assert not SettlementAttachment.objects.exists()

@@ -242,3 +242,26 @@ def test_a_ticket_in_a_draft_settlement_cannot_be_deleted_until_unlinked(client_
 def test_links_of_deleted_settlements_do_not_block_ticket_deletion(client_for, owner, settlement, linked):
     services.settlement_delete(actor=owner, settlement=settlement)
     assert client_for(owner).delete(f"/api/tickets/{linked.key}/").status_code == 204
+
+
+def test_revert_to_draft_unfreezes_in_the_admin_too(owner, settlement, linked):
+    owner.is_staff = True
+    owner.save()
+    _send(owner, settlement)
+    services.settlement_transition(actor=owner, settlement=settlement, status="draft")
+    client = Client()
+    client.force_login(owner)
+    response = client.post("/admin/tickets/timeentry/add/", {
+        "ticket": linked.pk, "user": owner.pk, "work_date": "2026-10-03", "minutes": 30,
+        "activity": "development", "billable": "on"})
+    assert response.status_code == 302
+    assert TimeEntry.objects.filter(ticket=linked).count() == 1
+
+
+def test_edits_are_recorded_with_before_and_after(client_for, owner, settlement):
+    response = client_for(owner).patch(f"/api/settlements/{settlement.pk}/", {"name": "October (final)",
+                                                                              "notes": "Signed"}, format="json")
+    assert response.status_code == 200
+    event = settlement.events.get(kind="updated")
+    assert (event.actor, event.before["name"], event.after["name"]) == (owner, "October", "October (final)")
+    assert event.after["notes"] == "Signed" and event.after["projects"] == ["ACME", "MNX"]

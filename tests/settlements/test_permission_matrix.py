@@ -4,9 +4,10 @@ Invisible settlements are 404 and never listed."""
 from datetime import date
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from settlements import services
-from settlements.models import Settlement, SettlementEvent
+from settlements.models import Settlement, SettlementAttachment, SettlementEvent, SettlementShareLink
 from tests.factories import ProjectFactory, TicketFactory, UserFactory, grant
 from tests.permission_matrix import DENIED, HIDDEN, OK, UNAUTHENTICATED, expected_settlement, settlement_cases
 
@@ -17,7 +18,12 @@ STATUS = {
     "create": {OK: 201, DENIED: 403, HIDDEN: 400}, "update": {OK: 200, DENIED: 403, HIDDEN: 404},
     "delete": {OK: 204, DENIED: 403, HIDDEN: 404}, "transition": {OK: 200, DENIED: 403, HIDDEN: 404},
     "link": {OK: 201, DENIED: 403, HIDDEN: 404}, "unlink": {OK: 204, DENIED: 403, HIDDEN: 404},
+    "attachments": {OK: 200, HIDDEN: 404}, "download": {OK: 200, HIDDEN: 404}, "share_links": {OK: 200, HIDDEN: 404},
+    "upload": {OK: 201, DENIED: 403, HIDDEN: 404}, "attachment_update": {OK: 200, DENIED: 403, HIDDEN: 404},
+    "attachment_delete": {OK: 204, DENIED: 403, HIDDEN: 404}, "share": {OK: 201, DENIED: 403, HIDDEN: 404},
+    "share_revoke": {OK: 204, DENIED: 403, HIDDEN: 404},
 }
+PDF = b"%PDF-1.4\nmatrix"
 
 
 def _world(role, own):
@@ -37,12 +43,31 @@ def _world(role, own):
                                             period_end=date(2026, 10, 31), projects=[project])
     linked, free = TicketFactory(project=project), TicketFactory(project=project)
     services.settlement_link_ticket(actor=keeper, settlement=settlement, ticket=linked)
+    services.attachment_upload(actor=keeper, settlement=settlement, uploaded=SimpleUploadedFile("a.pdf", PDF))
+    # Share links need a sent settlement: a second one, with a link to revoke.
+    sent = services.settlement_create(actor=keeper, name="Sent", period_start=date(2026, 9, 1),
+                                      period_end=date(2026, 9, 30), projects=[project])
+    services.settlement_transition(actor=keeper, settlement=sent, status="sent")
+    services.share_link_create(actor=keeper, settlement=sent)
     return actor, project, settlement, linked, free
 
 
 def _request(client, action, project, settlement, linked, free):
     base = f"/api/settlements/{settlement.pk}/"
+    attachment = settlement.attachments.get()
+    sent = Settlement.objects.get(name="Sent")
+    shared = f"/api/settlements/{sent.pk}/share-links/"
     return {
+        "attachments": lambda: client.get(f"{base}attachments/"),
+        "download": lambda: client.get(f"{base}attachments/{attachment.pk}/download/"),
+        "upload": lambda: client.post(f"{base}attachments/", {"file": SimpleUploadedFile("b.pdf", PDF)},
+                                      format="multipart"),
+        "attachment_update": lambda: client.patch(f"{base}attachments/{attachment.pk}/", {"state": "signed"},
+                                                  format="json"),
+        "attachment_delete": lambda: client.delete(f"{base}attachments/{attachment.pk}/"),
+        "share_links": lambda: client.get(shared),
+        "share": lambda: client.post(shared, {}, format="json"),
+        "share_revoke": lambda: client.delete(f"{shared}{sent.share_links.get().pk}/"),
         "retrieve": lambda: client.get(base),
         "search": lambda: client.get(f"{base}search-tickets/", {"q": ""}),
         "events": lambda: client.get(f"{base}events/"),
@@ -59,7 +84,8 @@ def _request(client, action, project, settlement, linked, free):
 
 def _state():
     return (list(Settlement.objects.values_list("pk", "name", "status", "is_active")),
-            SettlementEvent.objects.count())
+            SettlementEvent.objects.count(), list(SettlementAttachment.objects.values_list("pk", "state")),
+            list(SettlementShareLink.objects.values_list("pk", "revoked_at")))
 
 
 @pytest.mark.parametrize("case", settlement_cases(), ids=lambda c: f"{c[0]}-{c[1]}-{'own' if c[2] else 'foreign'}")
