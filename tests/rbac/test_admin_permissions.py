@@ -15,6 +15,7 @@ from rbac.choices import ProjectPermission as P
 from rbac.models import Membership, Role
 from rbac.querysets import MISSING_PERMISSION_MESSAGE, project_permissions
 from tests.factories import ExpenseFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory, grant
+from tests.helpers import admin_form_data
 from tickets.guards import EditAction, register_edit_guard, unregister_edit_guard
 from tickets.models import Project, Ticket
 
@@ -70,22 +71,6 @@ def login(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def admin_form_data(response) -> dict:
-    """The POST body the rendered admin change form would send unchanged (main form and inlines)."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms.append(inline.formset.management_form)
-        forms.extend(inline.formset.forms)
-    data = {}
-    for form in forms:
-        for bound in form:
-            value = bound.value()
-            if value is None or value is False:
-                continue
-            data[bound.html_name] = "on" if value is True else value
-    return data
 
 
 def messages_of(response) -> list[str]:

@@ -3,17 +3,16 @@ files otherwise): limits, content checks, keys, streaming, no orphans either way
 
 import contextlib
 import re
-import threading
 from datetime import date
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 
 from settlements import events, services
 from settlements.models import SettlementAttachment
 from tests.factories import UserFactory, grant
+from tests.helpers import race
 
 pytestmark = pytest.mark.django_db
 
@@ -162,26 +161,10 @@ def test_small_limit_gives_413(client_for, owner, settlement, settings):
 def test_the_eleventh_of_racing_uploads_is_refused_and_leaves_no_orphan(owner, mnx):
     settlement = services.settlement_create(actor=owner, name="race", period_start=date(2026, 1, 1),
                                             period_end=date(2026, 1, 31), projects=[mnx])
-    barrier = threading.Barrier(12)
-    outcomes = []
-
-    def upload(n):
-        try:
-            barrier.wait()
-            services.attachment_upload(actor=owner, settlement=settlement,
-                                       uploaded=SimpleUploadedFile(f"{n}.pdf", PDF))
-            outcomes.append("ok")
-        except services.Conflict as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=upload, args=(n,)) for n in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["ok"] * 10 + ["too_many_attachments"] * 2
+    outcomes = race(lambda n: services.attachment_upload(actor=owner, settlement=settlement,
+                                                         uploaded=SimpleUploadedFile(f"{n}.pdf", PDF)), 12)
+    codes = sorted(getattr(outcome, "code", "ok") for outcome in outcomes)
+    assert codes == ["ok"] * 10 + ["too_many_attachments"] * 2
     assert SettlementAttachment.objects.filter(settlement=settlement).count() == 10
     assert len(stored_names(settlement.pk)) == 10
 

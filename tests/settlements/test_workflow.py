@@ -1,16 +1,15 @@
 """Settlement workflow: every allowed and refused transition with its timestamps, reverse rights,
 concurrency of transitions and of numbering."""
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection
 
 from settlements import services
 from settlements.choices import ALLOWED_SETTLEMENT_TRANSITIONS, SettlementStatus
 from settlements.models import Settlement, SettlementEvent
 from tests.factories import UserFactory, grant
+from tests.helpers import race
 
 pytestmark = pytest.mark.django_db
 S = SettlementStatus
@@ -116,49 +115,19 @@ def test_reverse_transitions_need_project_admin_in_every_project(client_for, own
 def test_concurrent_transitions_serialize_and_exactly_one_wins(owner, mnx):
     settlement = services.settlement_create(actor=owner, name="race", period_start=date(2026, 1, 1),
                                             period_end=date(2026, 1, 31), projects=[mnx])
-    barrier = threading.Barrier(8)
-    outcomes = []
-
-    def send():
-        try:
-            barrier.wait()
-            services.settlement_transition(actor=owner, settlement=settlement, status="sent")
-            outcomes.append("ok")
-        except services.Conflict as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(outcomes) == ["invalid_transition"] * 7 + ["ok"]
+    outcomes = race(lambda n: services.settlement_transition(actor=owner, settlement=settlement, status="sent"), 8)
+    assert sorted(getattr(outcome, "code", "ok") for outcome in outcomes) == ["invalid_transition"] * 7 + ["ok"]
     assert SettlementEvent.objects.filter(settlement=settlement, kind="transitioned").count() == 1
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creation_gets_gapless_unique_numbers(owner, mnx):
-    barrier = threading.Barrier(6)
-    errors = []
+    def create(n):
+        for _ in range(4):
+            services.settlement_create(actor=owner, name="n", period_start=date(2026, 1, 1),
+                                       period_end=date(2026, 1, 31), projects=[mnx])
+        return "ok"
 
-    def create():
-        try:
-            barrier.wait()
-            for _ in range(4):
-                services.settlement_create(actor=owner, name="n", period_start=date(2026, 1, 1),
-                                           period_end=date(2026, 1, 31), projects=[mnx])
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert race(create, 6) == ["ok"] * 6
     assert sorted(Settlement.objects.values_list("number", flat=True)) == list(range(1, 25))

@@ -15,6 +15,7 @@ from django.test import Client
 
 from core.errors import EditBlocked
 from tests.factories import ExpenseFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory, grant
+from tests.helpers import admin_form_data
 from tickets import services
 from tickets.choices import Activity, TicketPriority, TicketStatus
 from tickets.guards import EditAction, register_edit_guard, registered_edit_guards, unregister_edit_guard
@@ -470,23 +471,6 @@ def test_api_record_patch_and_delete_refused_change_nothing(guard, api, entry, e
 
 
 # --- Django admin ---------------------------------------------------------------------------------
-
-def admin_form_data(response) -> dict:
-    """The POST body the rendered admin change form would send unchanged: the main form's fields
-    and, for every inline, its management form (with the prefixes as rendered) and its forms."""
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        forms.append(inline.formset.management_form)
-        forms.extend(inline.formset.forms)
-    data = {}
-    for form in forms:
-        for bound in form:
-            value = bound.value()
-            if value is None or value is False:
-                continue
-            data[bound.html_name] = "on" if value is True else value
-    return data
-
 
 @pytest.fixture(params=["owner", "superuser"])
 def admin_client(request, owner):
