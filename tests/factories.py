@@ -74,3 +74,21 @@ def grant(user, project, role: str):
     """Give `user` a role in `project` (set-up helper: no actor check)."""
     return rbac_services.membership_set(actor=None, project=project, user=user, role_slug=role,
                                         check_permission=False)
+
+
+def matrix_projects(role: str):
+    """The set-up of every permission-matrix case: projects HOME and AWAY, both owned by a
+    keeper, and an actor holding `role` in HOME (None for anonymous; a superuser; or nothing
+    for a non-member). Returns (actor, home, away, keeper)."""
+    home, away = ProjectFactory(key="HOME"), ProjectFactory(key="AWAY")
+    keeper = UserFactory(username="keeper")
+    grant(keeper, home, "owner")
+    grant(keeper, away, "owner")
+    actor = None
+    if role == "superuser":
+        actor = UserFactory(username="boss", is_superuser=True)
+    elif role != "anonymous":
+        actor = UserFactory(username="actor")
+        if role != "non_member":
+            grant(actor, home, role)
+    return actor, home, away, keeper

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from settlements import services
 from settlements.models import Settlement, SettlementAttachment, SettlementEvent, SettlementShareLink
-from tests.factories import ProjectFactory, TicketFactory, UserFactory, grant
+from tests.factories import ProjectFactory, TicketFactory, UserFactory, grant, matrix_projects
 from tests.permission_matrix import DENIED, HIDDEN, OK, UNAUTHENTICATED, expected_settlement, settlement_cases
 
 pytestmark = pytest.mark.django_db
@@ -27,17 +27,7 @@ PDF = b"%PDF-1.4\nmatrix"
 
 
 def _world(role, own):
-    home, away = ProjectFactory(key="HOME"), ProjectFactory(key="AWAY")
-    keeper = UserFactory(username="keeper")
-    grant(keeper, home, "owner")
-    grant(keeper, away, "owner")
-    actor = None
-    if role == "superuser":
-        actor = UserFactory(username="boss", is_superuser=True)
-    elif role != "anonymous":
-        actor = UserFactory(username="actor")
-        if role != "non_member":
-            grant(actor, home, role)
+    actor, home, away, keeper = matrix_projects(role)
     project = home if own else away
     settlement = services.settlement_create(actor=keeper, name="S", period_start=date(2026, 10, 1),
                                             period_end=date(2026, 10, 31), projects=[project])

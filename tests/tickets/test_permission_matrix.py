@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.factories import ExpenseFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory, grant
+from tests.factories import (
+    ExpenseFactory,
+    ProjectFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    UserFactory,
+    grant,
+    matrix_projects,
+)
 from tests.permission_matrix import DENIED, HIDDEN, OK, UNAUTHENTICATED, cases, expected
 from tickets.models import Expense, Project, Ticket, TimeEntry
 
@@ -22,17 +30,7 @@ class World:
 
 
 def build_world(role: str, *, own: bool) -> World:
-    home, away = ProjectFactory(key="HOME"), ProjectFactory(key="AWAY")
-    owner = UserFactory(username="projectowner")
-    grant(owner, home, "owner")
-    grant(owner, away, "owner")
-    actor = None
-    if role == "superuser":
-        actor = UserFactory(username="boss", is_superuser=True)
-    elif role != "anonymous":
-        actor = UserFactory(username="actor")
-        if role != "non_member":
-            grant(actor, home, role)
+    actor, home, away, owner = matrix_projects(role)
     project = home if own else away
     return World(actor=actor, project=project, ticket=TicketFactory(project=project, title="Target"), owner=owner)
 
