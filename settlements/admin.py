@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from core.admin import ServiceAdmin
 from core.errors import ServiceError
 from rbac.choices import ProjectPermission as P
-from tickets.models import Project
+from tickets.models import Project, Ticket
 
 from . import services
 from .choices import SettlementStatus
@@ -37,7 +37,10 @@ class LinkedTicketInline(_ReadOnlyInline):
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("ticket__project", "linked_by")
+        # Tickets of projects the reader cannot read are not listed, as in the API.
+        readable = Ticket.objects.visible_to(request.user, "read")
+        return super().get_queryset(request).filter(ticket__in=readable).select_related("ticket__project",
+                                                                                        "linked_by")
 
 
 class AttachmentInline(_ReadOnlyInline):

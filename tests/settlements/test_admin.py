@@ -60,3 +60,18 @@ def test_admin_shows_only_readable_settlements_and_refuses_deleting_without_righ
     assert response.status_code == 403
     settlement.refresh_from_db()
     assert settlement.is_active
+
+
+def test_admin_lists_only_linked_tickets_the_reader_can_read(owner, settlement, mnx, acme):
+    from settlements import services
+    from tests.factories import TicketFactory
+
+    for project, title in ((mnx, "Visible MNX work"), (acme, "Secret ACME work")):
+        services.settlement_link_ticket(actor=owner, settlement=settlement,
+                                        ticket=TicketFactory(project=project, title=title))
+    reader = UserFactory(username="reader")
+    grant(reader, mnx, "admin")  # reads settlements and tickets of MNX only
+    page = _login(reader).get(f"/admin/settlements/settlement/{settlement.pk}/change/").content.decode()
+    assert "Visible MNX work" in page and "Secret ACME work" not in page
+    assert "Secret ACME work" in _login(owner).get(f"/admin/settlements/settlement/{settlement.pk}/change/"
+                                                    ).content.decode()
