@@ -1,23 +1,23 @@
 """Reads of billing data that other apps use. `settlement_totals` is the single place that
-computes what a settlement is worth; for now it prices billable time at the default hourly rate
-(BILLING_DEFAULT_HOURLY_RATE, in DEFAULT_CURRENCY) and adds billable expenses at their amount.
-The billing items of the reconciliation issue will replace the pricing here, and only here."""
+computes what a settlement is worth: billable minutes from the time entries, money from the
+billing items of the linked tickets (pending, reserved or invoiced; void, superseded and credited
+items are not billed), both dated inside the settlement's period."""
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from tickets.models import Expense, TimeEntry
+from tickets.models import TimeEntry
 
-CENT = Decimal("0.01")
+from .choices import ItemStatus, SourceType
+from .models import BillingItem
+from .money import money
 
-
-def money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+BILLED_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED)
+TICKET_SOURCES = (SourceType.TICKET_TIME, SourceType.TIMEBANK, SourceType.EXPENSE)
 
 
 @dataclass
@@ -45,12 +45,8 @@ class SettlementTotals:
     tickets: dict[int, Totals] = field(default_factory=lambda: defaultdict(Totals))
 
 
-def _time_price(minutes: int) -> Decimal:
-    return money(Decimal(minutes) / 60 * Decimal(settings.BILLING_DEFAULT_HOURLY_RATE))
-
-
 def settlement_totals(settlement_ids) -> dict[int, SettlementTotals]:
-    """Per settlement and per linked ticket: billable minutes and money dated inside the
+    """Per settlement and per linked ticket: billable minutes and billed money dated inside the
     settlement's period. Two queries, whatever the number of settlements."""
     from settlements.models import SettlementTicket
 
@@ -65,19 +61,17 @@ def settlement_totals(settlement_ids) -> dict[int, SettlementTotals]:
     links = (SettlementTicket.objects.filter(settlement_id__in=ids)
              .annotate(minutes=Coalesce(Subquery(minutes_in_period, output_field=IntegerField()), 0))
              .values_list("settlement_id", "ticket_id", "minutes"))
-    currency = settings.DEFAULT_CURRENCY
     for settlement_id, ticket_id, minutes in links:
-        line = result[settlement_id].tickets[ticket_id]
-        line.minutes += minutes
-        if minutes:
-            line.amounts[currency] += _time_price(minutes)
-    expenses = (Expense.objects.filter(
-        billable=True, ticket__settlement_links__settlement_id__in=ids,
-        date__gte=F("ticket__settlement_links__settlement__period_start"),
-        date__lte=F("ticket__settlement_links__settlement__period_end"),
-    ).values_list("ticket__settlement_links__settlement_id", "ticket_id", "currency").annotate(total=Sum("amount")))
-    for settlement_id, ticket_id, expense_currency, amount in expenses:
-        result[settlement_id].tickets[ticket_id].amounts[expense_currency] += amount
+        result[settlement_id].tickets[ticket_id].minutes += minutes
+    amounts = (BillingItem.objects.filter(
+        status__in=BILLED_STATUSES, source_type__in=TICKET_SOURCES,
+        ticket__settlement_links__settlement_id__in=ids,
+        source_date__gte=F("ticket__settlement_links__settlement__period_start"),
+        source_date__lte=F("ticket__settlement_links__settlement__period_end"),
+    ).values_list("ticket__settlement_links__settlement_id", "ticket_id", "currency").annotate(total=Sum("total"))
+        .order_by())
+    for settlement_id, ticket_id, currency, amount in amounts:
+        result[settlement_id].tickets[ticket_id].amounts[currency] += amount
     for totals in result.values():
         for line in totals.tickets.values():
             totals.total.add(line)

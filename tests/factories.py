@@ -92,3 +92,39 @@ def matrix_projects(role: str):
         if role != "non_member":
             grant(actor, home, role)
     return actor, home, away, keeper
+
+
+class ClientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "billing.Client"
+
+    name = factory.Sequence(lambda n: f"Client {n}")
+    currency = "NOK"
+    vat_rate = Decimal("0.25")
+
+
+class ContractFactory(factory.django.DjangoModelFactory):
+    """Pass `projects=[...]` to cover projects (rows made directly, no overlap check)."""
+
+    class Meta:
+        model = "billing.Contract"
+        skip_postgeneration_save = True
+
+    client = factory.SubFactory(ClientFactory)
+    name = factory.Sequence(lambda n: f"Contract {n}")
+    valid_from = date(2026, 1, 1)
+    hourly_rate = Decimal("1000.00")
+
+    @factory.post_generation
+    def projects(self, create, extracted, **kwargs):
+        from billing.models import ContractProject
+
+        for project in extracted or ():
+            ContractProject.objects.create(contract=self, project=project)
+
+    @factory.post_generation
+    def rates(self, create, extracted, **kwargs):
+        from billing.models import ContractRate
+
+        for activity, rate in (extracted or {}).items():
+            ContractRate.objects.create(contract=self, activity=activity, hourly_rate=Decimal(rate))

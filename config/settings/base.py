@@ -220,8 +220,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 SETTLEMENT_NUMBER_PREFIX = env_str("SETTLEMENT_NUMBER_PREFIX", "ROZ")
-# Until contracts and rate cards price time (billing), settlement totals use this rate.
-BILLING_DEFAULT_HOURLY_RATE = env_str("BILLING_DEFAULT_HOURLY_RATE", "1000.00")
 SETTLEMENT_ATTACHMENT_MAX_BYTES = env_int("SETTLEMENT_ATTACHMENT_MAX_BYTES", 200 * 1024 * 1024)
 SETTLEMENT_ATTACHMENT_MAX_FILES = env_int("SETTLEMENT_ATTACHMENT_MAX_FILES", 10)
 # Uploads larger than this are spooled to disk while the request is parsed, never kept in memory.

@@ -58,3 +58,14 @@ def isolated_storage(request, settings, tmp_path):
     else:
         options["location"] = str(tmp_path / "media")
     settings.STORAGES = storages
+
+
+@pytest.fixture
+def priced(mnx, acme):
+    """A NOK client whose contract prices time in MNX and ACME at 1000/h. Call the returned
+    function after creating rows with factories: it reconciles them into billing items."""
+    from billing.reconciliation import Scope, reconcile_now
+    from tests.factories import ContractFactory
+
+    ContractFactory(projects=[mnx, acme], hourly_rate="1000.00")
+    return lambda: reconcile_now(Scope(), trigger="manual")

@@ -24,8 +24,9 @@ def test_share_links_only_for_sent_or_paid(client_for, owner, settlement):
     assert response.status_code == 409 and response.json()["code"] == "settlement_not_sent"
 
 
-def test_customer_page_json_acceptance_and_revocation(client_for, api_client, owner, settlement, linked):
+def test_customer_page_json_acceptance_and_revocation(client_for, api_client, owner, settlement, linked, priced):
     TimeEntryFactory(ticket=linked, user=owner, work_date=date(2026, 10, 5), minutes=90)
+    priced()
     services.attachment_upload(actor=owner, settlement=settlement,
                                uploaded=SimpleUploadedFile("report.pdf", b"%PDF-1.4\nreport"))
     services.settlement_transition(actor=owner, settlement=settlement, status="sent")
@@ -73,7 +74,8 @@ def test_draft_expired_and_unknown_links_are_404(client_for, api_client, owner, 
     assert response.status_code == 404
 
 
-def test_totals_count_only_billable_work_inside_each_settlements_period(owner, mnx, acme, settlement, linked):
+def test_totals_count_only_billable_work_inside_each_settlements_period(owner, mnx, acme, settlement, linked,
+                                                                      priced):
     TimeEntryFactory(ticket=linked, user=owner, work_date=date(2026, 10, 1), minutes=60)
     TimeEntryFactory(ticket=linked, user=owner, work_date=date(2026, 10, 31), minutes=30)
     TimeEntryFactory(ticket=linked, user=owner, work_date=date(2026, 11, 1), minutes=600)  # next period
@@ -86,19 +88,22 @@ def test_totals_count_only_billable_work_inside_each_settlements_period(owner, m
     november = services.settlement_create(actor=owner, name="November", period_start=date(2026, 11, 1),
                                           period_end=date(2026, 11, 30), projects=[mnx])
     services.settlement_link_ticket(actor=owner, settlement=november, ticket=linked)
+    run = priced()
+    assert run.unmatched == 1  # the EUR expense: the client bills in NOK
 
     totals = settlement_totals([settlement.pk, november.pk])
     october = totals[settlement.pk]
     assert october.tickets[linked.pk].minutes == 90
-    assert october.tickets[linked.pk].amounts == {"NOK": Decimal("1600.10"), "EUR": Decimal("20.00")}
-    assert october.tickets[other.pk].as_dict() == {"minutes": 7, "hours": "0.12", "amounts": {"NOK": "116.67"}}
-    assert october.total.as_dict() == {"minutes": 97, "hours": "1.62",
-                                       "amounts": {"EUR": "20.00", "NOK": "1716.77"}}
+    assert october.tickets[linked.pk].amounts == {"NOK": Decimal("1600.10")}
+    # 7 minutes are 0.1167 h, priced per line: 116.70
+    assert october.tickets[other.pk].as_dict() == {"minutes": 7, "hours": "0.12", "amounts": {"NOK": "116.70"}}
+    assert october.total.as_dict() == {"minutes": 97, "hours": "1.62", "amounts": {"NOK": "1716.80"}}
     assert totals[november.pk].total.as_dict() == {"minutes": 600, "hours": "10.00", "amounts": {"NOK": "10000.00"}}
 
 
-def test_settlement_detail_and_list_show_totals(client_for, owner, settlement, linked):
+def test_settlement_detail_and_list_show_totals(client_for, owner, settlement, linked, priced):
     TimeEntryFactory(ticket=linked, user=owner, work_date=date(2026, 10, 1), minutes=120)
+    priced()
     client = client_for(owner)
     assert client.get(f"/api/settlements/{settlement.pk}/").json()["totals"]["amounts"] == {"NOK": "2000.00"}
     row = client.get("/api/settlements/").json()["results"][0]

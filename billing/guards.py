@@ -1,0 +1,58 @@
+"""The billing lock (SPEC §1, guard 2): a time entry, expense or sales line whose billing item is
+`reserved` (in a draft invoice) or `invoiced` cannot be edited or deleted. Registered with the
+tickets guard registry for time entries and expenses; the sales-line services call
+`require_unlocked` themselves."""
+
+from core.errors import EditBlocked
+from tickets.guards import EditAction, EditAttempt, register_edit_guard
+
+from .choices import LOCKED_STATUSES, ItemStatus
+from .models import BillingItem
+from .sources import source_types_of_record
+
+LOCKED_BY_DRAFT_MESSAGE = ("This entry is locked by draft invoice {draft}. Remove it from the draft or delete the run "
+                           "to edit.")
+LOCKED_BY_INVOICE_MESSAGE = ("This entry is locked by posted invoice {invoice}. Correct it with a credit note, which "
+                             "unlocks it.")
+
+GUARDED_ACTIONS = {
+    EditAction.TIME_ENTRY_UPDATE: "time_entry",
+    EditAction.TIME_ENTRY_DELETE: "time_entry",
+    EditAction.EXPENSE_UPDATE: "expense",
+    EditAction.EXPENSE_DELETE: "expense",
+}
+
+
+def locking_item(record_kind: str, record_id: int) -> BillingItem | None:
+    return (BillingItem.objects.filter(source_type__in=source_types_of_record(record_kind), source_id=record_id,
+                                       status__in=LOCKED_STATUSES)
+            .select_related("invoice").order_by("-status").first())
+
+
+def _label(item: BillingItem) -> str:
+    if item.invoice_id:
+        return item.invoice.label
+    return f"(run {item.run_id})" if item.run_id else f"(item {item.pk})"
+
+
+def require_unlocked(record_kind: str, record_id: int) -> None:
+    item = locking_item(record_kind, record_id)
+    if item is None:
+        return
+    label = _label(item)
+    extra = {"invoice": item.invoice_id, "run": item.run_id, "item": item.pk}
+    if item.status == ItemStatus.INVOICED:
+        raise EditBlocked(LOCKED_BY_INVOICE_MESSAGE.format(invoice=label), code="locked_by_invoice", status_code=409,
+                          extra=extra)
+    raise EditBlocked(LOCKED_BY_DRAFT_MESSAGE.format(draft=label), code="locked_by_draft", status_code=409,
+                      extra=extra)
+
+
+def billing_lock_guard(attempt: EditAttempt) -> None:
+    record_kind = GUARDED_ACTIONS.get(attempt.action)
+    if record_kind and attempt.record is not None:
+        require_unlocked(record_kind, attempt.record.pk)
+
+
+def register() -> None:
+    register_edit_guard("billing.lock", billing_lock_guard)

@@ -1,0 +1,318 @@
+"""The reconciliation service (SPEC §4): turn the sources of a scope into billing items.
+
+A scope (one source record, a contract, a client, a period, or everything) is planned into
+client units: a client and the months to look at (None: all). Each unit runs in its own
+transaction holding the client's row lock, so two reconciliations of one client never interleave;
+it computes the item specs of every registered source, compares them with the live items, and
+writes only the differences: new `pending` items, `superseded` for changed or vanished
+`pending`/`void` items (the new item links the old one), and nothing for `reserved`/`invoiced`
+items, whose sources are locked. Rerunning on unchanged sources writes no item.
+
+Every reconciliation is a ReconciliationRun with its counts and ends with a BillingLog entry."""
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from tickets.models import Expense, TimeEntry
+
+from . import periods
+from .choices import LIVE_STATUSES, LOCKED_STATUSES, ItemStatus, LogAction, RunStatus, SourceType, UnmatchedReason
+from .models import (
+    BillingItem,
+    BillingLog,
+    Client,
+    Contract,
+    ContractProject,
+    ReconciliationRun,
+    SalesLine,
+    UnmatchedSource,
+)
+from .sources import ClientScope, ItemSpec, Unmatched, matches, registered_sources, source_types_of_record
+
+logger = logging.getLogger(__name__)
+
+RECORD_MODELS = {"time_entry": TimeEntry, "expense": Expense, "sales_line": SalesLine}
+KEY_LOOKUP_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What to reconcile. Empty: everything. `record_kind` + `record_id`: one source record."""
+
+    client_id: int | None = None
+    contract_id: int | None = None
+    period: date | None = None
+    record_kind: str | None = None
+    record_id: int | None = None
+
+    def as_dict(self) -> dict:
+        values = {name: value for name, value in asdict(self).items() if value is not None}
+        if self.period:
+            values["period"] = f"{self.period:%Y-%m}"
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Scope":
+        values = dict(values)
+        if values.get("period"):
+            values["period"] = periods.parse_period(values["period"])
+        return cls(**values)
+
+    @property
+    def months(self) -> frozenset[date] | None:
+        return frozenset({self.period}) if self.period else None
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {value}" for name, value in self.as_dict().items()) or "everything"
+
+
+Plan = dict[int, frozenset[date] | None]
+
+
+# --- Planning: which clients and months a scope touches ---------------------------------------
+
+def _merge(plan: Plan, client_id: int, months: frozenset[date] | None) -> None:
+    if months is None or (client_id in plan and plan[client_id] is None):
+        plan[client_id] = None
+    else:
+        plan[client_id] = plan.get(client_id, frozenset()) | months
+
+
+def _contract_in_force(project_id: int, day: date) -> Contract | None:
+    return (Contract.objects.filter(project_links__project_id=project_id, valid_from__lte=day)
+            .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day)).select_related("client").first())
+
+
+def _record_location(kind: str, record_id: int) -> tuple[int | None, date | None, Unmatched | None]:
+    """(client id, month, unmatched) of a source record as it is now; all None if it is gone
+    or not billable."""
+    if kind == "sales_line":
+        line = SalesLine.objects.filter(pk=record_id).values("client_id", "date").first()
+        return (line["client_id"], periods.month_of(line["date"]), None) if line else (None, None, None)
+    date_field = "work_date" if kind == "time_entry" else "date"
+    record = (RECORD_MODELS[kind].objects.filter(pk=record_id, billable=True)
+              .values("ticket__project_id", date_field).first())
+    if record is None:
+        return None, None, None
+    project_id, day = record["ticket__project_id"], record[date_field]
+    contract = _contract_in_force(project_id, day)
+    if contract is None:
+        source_type = SourceType.TICKET_TIME if kind == "time_entry" else SourceType.EXPENSE
+        return None, None, Unmatched(source_type, record_id, UnmatchedReason.NO_CONTRACT,
+                                     project_id=project_id, source_date=day)
+    return contract.client_id, periods.month_of(day), None
+
+
+def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
+    plan: Plan = {}
+    unmatched: list[Unmatched] = []
+    if scope.record_kind:
+        client_id, month, missing = _record_location(scope.record_kind, scope.record_id)
+        if client_id:
+            _merge(plan, client_id, frozenset({month}))
+        if missing:
+            unmatched.append(missing)
+        existing = (BillingItem.objects.filter(status__in=LIVE_STATUSES, source_id=scope.record_id,
+                                               source_type__in=source_types_of_record(scope.record_kind))
+                    .values_list("client_id", "period_month").distinct())
+        for client_id, month in existing:
+            _merge(plan, client_id, frozenset({month}))
+        return plan, unmatched
+    if scope.contract_id:
+        client_ids = set(Contract.objects.filter(pk=scope.contract_id).values_list("client_id", flat=True))
+        client_ids |= set(BillingItem.objects.filter(contract_id=scope.contract_id, status__in=LIVE_STATUSES)
+                          .values_list("client_id", flat=True).distinct())
+    elif scope.client_id:
+        client_ids = set(Client.objects.filter(pk=scope.client_id).values_list("pk", flat=True))
+    else:
+        client_ids = set(Client.objects.values_list("pk", flat=True))
+        unmatched = list(unmatched_without_contract(scope.period))
+    for client_id in sorted(client_ids):
+        _merge(plan, client_id, scope.months)
+    return plan, unmatched
+
+
+def _without_contract(model, date_field: str, period: date | None):
+    covering = (ContractProject.objects.filter(project_id=OuterRef("ticket__project_id"),
+                                               contract__valid_from__lte=OuterRef(date_field))
+                .filter(Q(contract__valid_to__isnull=True) | Q(contract__valid_to__gte=OuterRef(date_field))))
+    records = model.objects.filter(billable=True).filter(~Exists(covering))
+    if period:
+        records = records.filter(**{f"{date_field}__gte": period, f"{date_field}__lte": periods.last_day(period)})
+    return records.values_list("pk", "ticket__project_id", date_field)
+
+
+def unmatched_without_contract(period: date | None = None):
+    """Billable time entries and expenses that no contract covers on their date (SPEC §4 rule 1)."""
+    for source_type, model, date_field in ((SourceType.TICKET_TIME, TimeEntry, "work_date"),
+                                           (SourceType.EXPENSE, Expense, "date")):
+        for pk, project_id, day in _without_contract(model, date_field, period).iterator(chunk_size=5000):
+            yield Unmatched(source_type, pk, UnmatchedReason.NO_CONTRACT, project_id=project_id, source_date=day)
+
+
+# --- One client unit ----------------------------------------------------------------------------
+
+@dataclass
+class UnitResult:
+    created: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+    skipped_locked: int = 0
+    processed: int = 0
+    unmatched: int = 0
+
+
+def _compute_specs(scope: ClientScope) -> dict[str, ItemSpec]:
+    specs: dict[str, ItemSpec] = {}
+    for source in registered_sources().values():
+        for spec in source.specs(scope):
+            specs[spec.key] = spec
+    return specs
+
+
+def _lock_live_items(client: Client, months, keys) -> dict[str, BillingItem]:
+    """The live items of the unit, plus live items elsewhere that stand for one of its keys
+    (a source moved to another month or client keeps its lineage)."""
+    live = BillingItem.objects.select_for_update(of=("self",)).filter(
+        status__in=LIVE_STATUSES, source_type__in=list(registered_sources()))
+    in_unit = live.filter(client=client)
+    if months is not None:
+        in_unit = in_unit.filter(period_month__in=months)
+    items = {item.source_key: item for item in in_unit.order_by("pk")}
+    missing = [key for key in keys if key not in items]
+    for start in range(0, len(missing), KEY_LOOKUP_CHUNK):
+        for item in live.filter(source_key__in=missing[start:start + KEY_LOOKUP_CHUNK]).order_by("pk"):
+            items[item.source_key] = item
+    return items
+
+
+def _apply(run: ReconciliationRun, specs: dict[str, ItemSpec], items: dict[str, BillingItem]) -> UnitResult:
+    result = UnitResult(processed=len(specs))
+    replaced, new_items = [], []
+    for key, spec in specs.items():
+        values = spec.item_values()
+        item = items.pop(key, None)
+        if item is None:
+            new_items.append(BillingItem(**values, reconciliation_run=run))
+        elif matches(item, values):
+            result.unchanged += 1
+        elif item.status in LOCKED_STATUSES:
+            result.skipped_locked += 1
+        else:
+            replaced.append(item.pk)
+            new_items.append(BillingItem(**values, reconciliation_run=run, supersedes=item))
+    for item in items.values():  # live items whose source vanished or left the contract
+        if item.status in LOCKED_STATUSES:
+            result.skipped_locked += 1
+        else:
+            replaced.append(item.pk)
+    if replaced:
+        # Superseded first: the new item takes over the source key, which allows one live item.
+        BillingItem.objects.filter(pk__in=replaced).update(status=ItemStatus.SUPERSEDED, updated_at=timezone.now())
+    BillingItem.objects.bulk_create(new_items, batch_size=1000)
+    result.created, result.superseded = len(new_items), len(replaced)
+    return result
+
+
+def _record_unmatched(run: ReconciliationRun, unmatched: list[Unmatched]) -> None:
+    UnmatchedSource.objects.bulk_create(
+        [UnmatchedSource(run=run, source_type=u.source_type, source_id=u.source_id, reason=u.reason,
+                         project_id=u.project_id, client_id=u.client_id, source_date=u.source_date, detail=u.detail)
+         for u in unmatched], batch_size=1000)
+
+
+def _add_counts(run: ReconciliationRun, result: UnitResult) -> None:
+    ReconciliationRun.objects.filter(pk=run.pk).update(
+        created=F("created") + result.created, superseded=F("superseded") + result.superseded,
+        unchanged=F("unchanged") + result.unchanged, skipped_locked=F("skipped_locked") + result.skipped_locked,
+        unmatched=F("unmatched") + result.unmatched, items_processed=F("items_processed") + result.processed,
+        processed=F("processed") + 1,
+    )
+
+
+def reconcile_client(run: ReconciliationRun, client_id: int, months: frozenset[date] | None) -> UnitResult:
+    with transaction.atomic():
+        client = Client.objects.select_for_update().filter(pk=client_id).first()
+        if client is None:
+            result = UnitResult()
+        else:
+            scope = ClientScope.load(client, months)
+            specs = _compute_specs(scope)
+            result = _apply(run, specs, _lock_live_items(client, months, specs))
+            _record_unmatched(run, scope.unmatched)
+            result.unmatched = len(scope.unmatched)
+        _add_counts(run, result)
+    return result
+
+
+# --- Runs -----------------------------------------------------------------------------------------
+
+def run_create(*, scope: Scope, trigger: str, actor=None, task_id: str | None = None) -> ReconciliationRun:
+    return ReconciliationRun.objects.create(scope=scope.as_dict(), trigger=trigger, actor=actor, task_id=task_id)
+
+
+def run_start(run: ReconciliationRun) -> Plan:
+    """Plan the run, record the sources no contract covers, and mark it running."""
+    plan, unmatched = plan_scope(Scope.from_dict(run.scope))
+    with transaction.atomic():
+        _record_unmatched(run, unmatched)
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.RUNNING, started_at=timezone.now(), total=len(plan), unmatched=len(unmatched))
+    run.refresh_from_db()
+    if not plan:
+        run_finish_if_done(run.pk)
+    return plan
+
+
+def run_finish_if_done(run_id: int) -> bool:
+    """Called after every unit; the call that sees the last unit done closes the run and logs it."""
+    finished = ReconciliationRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, processed__gte=F("total")).update(
+        status=RunStatus.SUCCEEDED, finished_at=timezone.now())
+    if finished:
+        _log_run(ReconciliationRun.objects.get(pk=run_id))
+    return bool(finished)
+
+
+def run_fail(run_id: int, error: BaseException) -> None:
+    failed = ReconciliationRun.objects.filter(pk=run_id).exclude(status=RunStatus.SUCCEEDED).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(), error=f"{type(error).__name__}: {error}"[:2000])
+    if failed:
+        _log_run(ReconciliationRun.objects.get(pk=run_id))
+
+
+def summary_of(run: ReconciliationRun) -> str:
+    text = (f"{run.get_status_display()}: created {run.created}, superseded {run.superseded}, unchanged "
+            f"{run.unchanged}, unmatched {run.unmatched}, skipped (locked) {run.skipped_locked}")
+    return text + (f"; error: {run.error}" if run.error else "")
+
+
+def _log_run(run: ReconciliationRun) -> None:
+    BillingLog.objects.create(action=LogAction.RECONCILE, actor=run.actor, scope=run.scope,
+                              item_count=run.created + run.superseded, duration_ms=run.duration_ms or 0,
+                              summary=summary_of(run)[:500], reconciliation_run=run)
+
+
+def reconcile_run(run: ReconciliationRun, *, progress=None) -> ReconciliationRun:
+    """Work a run off in this process, unit after unit. `progress(done, total)` is called after
+    each client (the management command draws its bar with it)."""
+    try:
+        plan = run_start(run)
+        for done, (client_id, months) in enumerate(sorted(plan.items(), key=lambda unit: unit[0]), start=1):
+            reconcile_client(run, client_id, months)
+            if progress:
+                progress(done, len(plan))
+        run_finish_if_done(run.pk)
+    except Exception as error:
+        run_fail(run.pk, error)
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def reconcile_now(scope: Scope, *, trigger: str, actor=None, progress=None) -> ReconciliationRun:
+    return reconcile_run(run_create(scope=scope, trigger=trigger, actor=actor), progress=progress)
