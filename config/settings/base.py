@@ -7,6 +7,7 @@ Setting DATABASE_URL, REDIS_URL or S3_ENDPOINT_URL/S3_BUCKET switches to the rea
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -169,6 +170,16 @@ CELERY_BEAT_SCHEDULE = {
     "purge-expired-api-tokens": {
         "task": "rbac.tasks.purge_expired_api_tokens_task",
         "schedule": 24 * 60 * 60,
+    },
+    # Works off on-save reconciliation requests that a lost task or a broker outage left behind.
+    "drain-reconciliation-requests": {
+        "task": "billing.tasks.drain_reconciliation_requests_task",
+        "schedule": env_int("BILLING_DRAIN_INTERVAL_SECONDS", 60),
+    },
+    # The nightly safety net of immediate-on-save mode (skipped when that mode is off).
+    "nightly-reconciliation": {
+        "task": "billing.tasks.scheduled_reconciliation_task",
+        "schedule": crontab(hour=env_int("BILLING_NIGHTLY_HOUR_UTC", 2), minute=0),
     },
 }
 
