@@ -1,0 +1,49 @@
+"""Fixtures for billing: a project MNX with a ticket, a NOK client in Europe/Oslo (VAT 25 %),
+an owner who logs time, and helpers to reconcile and to read the live items."""
+
+import pytest
+
+from billing.choices import LIVE_STATUSES
+from billing.models import BillingItem
+from billing.reconciliation import Scope, reconcile_now
+from tests.factories import ClientFactory, ProjectFactory, TicketFactory, UserFactory, grant
+
+
+@pytest.fixture
+def mnx(db):
+    return ProjectFactory(key="MNX")
+
+
+@pytest.fixture
+def owner(mnx):
+    user = UserFactory(username="owner")
+    grant(user, mnx, "owner")
+    return user
+
+
+@pytest.fixture
+def ticket(mnx):
+    return TicketFactory(project=mnx, title="Login fails")
+
+
+@pytest.fixture
+def customer(db):
+    return ClientFactory(name="Fjord AS", currency="NOK")
+
+
+def reconcile(scope: Scope | None = None, **kwargs):
+    return reconcile_now(scope or Scope(**kwargs), trigger="manual")
+
+
+def live_items(**filters) -> dict[str, BillingItem]:
+    return {item.source_key: item for item in BillingItem.objects.filter(status__in=LIVE_STATUSES, **filters)}
+
+
+def grant_billing(user, *codes: str):
+    """Give `user` global billing permissions, e.g. grant_billing(user, "billing.view")."""
+    from django.contrib.auth.models import Permission
+
+    for code in codes:
+        app_label, codename = code.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
