@@ -14,7 +14,7 @@ from tickets.models import TimeEntry
 
 from .choices import ItemStatus, SourceType
 from .models import BillingItem
-from .money import money
+from .money import line_vat, money
 
 BILLED_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED)
 TICKET_SOURCES = (SourceType.TICKET_TIME, SourceType.TIMEBANK, SourceType.EXPENSE)
@@ -76,3 +76,24 @@ def settlement_totals(settlement_ids) -> dict[int, SettlementTotals]:
         for line in totals.tickets.values():
             totals.total.add(line)
     return result
+
+
+@dataclass
+class MoneyTotals:
+    net: Decimal = Decimal("0.00")
+    vat: Decimal = Decimal("0.00")
+
+    @property
+    def gross(self) -> Decimal:
+        return self.net + self.vat
+
+
+def totals_by_currency(items) -> dict[str, MoneyTotals]:
+    """Net, VAT and gross per currency of billing items (a queryset or rows), summed from the
+    rounded line values: VAT is rounded per line, never on the sum (SPEC §4 rule 7)."""
+    rows = items.values_list("currency", "total", "vat_rate") if hasattr(items, "values_list") else items
+    totals: dict[str, MoneyTotals] = defaultdict(MoneyTotals)
+    for currency, total, vat_rate in rows:
+        totals[currency].net += total
+        totals[currency].vat += line_vat(total, vat_rate)
+    return dict(totals)
