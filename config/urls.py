@@ -10,6 +10,7 @@ api_patterns = [
     path("", include("tickets.api.urls")),
     path("", include("rbac.api.urls")),
     path("", include("settlements.api.urls")),
+    path("billing/", include("billing.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -217,6 +217,12 @@ SPECTACULAR_SETTINGS = {
         "ActivityEnum": "tickets.choices.Activity",
         "CurrencyEnum": "tickets.models.CURRENCY_CHOICES",
         "SettlementStatusEnum": "settlements.choices.SettlementStatus",
+        "BillingItemStatusEnum": "billing.choices.ItemStatus",
+        "BillingSourceTypeEnum": "billing.choices.SourceType",
+        "UnmatchedReasonEnum": "billing.choices.UnmatchedReason",
+        "ReconciliationTriggerEnum": "billing.choices.RunTrigger",
+        "ReconciliationStatusEnum": "billing.choices.RunStatus",
+        "BillingLogActionEnum": "billing.choices.LogAction",
     },
 }
 
