@@ -16,7 +16,7 @@ from billing.guards import LOCKED_BY_DRAFT_MESSAGE
 from billing.models import BillingItem, BillingRun, BillingSettings, Invoice, ReconciliationRequest, ReconciliationRun
 from core.errors import Conflict, EditBlocked
 from tests.billing.conftest import grant_billing, live_items, reconcile
-from tests.factories import ContractFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory
+from tests.factories import ContractFactory, ProjectFactory, TimeEntryFactory, UserFactory
 from tickets import services as ticket_services
 
 pytestmark = pytest.mark.django_db
