@@ -22,6 +22,7 @@ migrate: venv
 
 demo: migrate
 	$(BIN)/python manage.py load_demo_data
+	$(BIN)/python manage.py load_billing_demo
 
 # Embedded default: SQLite, local files, in-process tasks, demo data.
 run: demo

@@ -29,6 +29,7 @@ from .models import (
     Client,
     Contract,
     ContractRate,
+    ReconciliationRequest,
     ReconciliationRun,
     SalesLine,
     UnmatchedSource,
@@ -483,6 +484,13 @@ class UnmatchedSourceAdmin(RecordAdmin):
     @admin.display(description="Source", ordering="source_id")
     def source(self, row):
         return source_link(row.source_type, row.source_id, f"{row.source_type}:{row.source_id}")
+
+
+@admin.register(ReconciliationRequest)
+class ReconciliationRequestAdmin(RecordAdmin):
+    """The on-save outbox: requests not yet worked off (normally empty within seconds)."""
+
+    list_display = ["id", "scope", "created_at", "claimed_at", "attempts", "last_error"]
 
 
 @admin.register(BillingLog)

@@ -228,13 +228,14 @@ SPECTACULAR_SETTINGS = {
 
 # --- Product settings
 API_TOKEN_PURGE_AFTER_DAYS = env_int("API_TOKEN_PURGE_AFTER_DAYS", 90)
-DEFAULT_CURRENCY = env_str("DEFAULT_CURRENCY", "NOK")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # One line per finished task is noise in-process (eager tasks); workers log their own.
+    "loggers": {"celery.app.trace": {"level": "WARNING"}},
 }
 SETTLEMENT_NUMBER_PREFIX = env_str("SETTLEMENT_NUMBER_PREFIX", "ROZ")
 SETTLEMENT_ATTACHMENT_MAX_BYTES = env_int("SETTLEMENT_ATTACHMENT_MAX_BYTES", 200 * 1024 * 1024)
