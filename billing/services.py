@@ -69,6 +69,10 @@ def _save(instance, fields: dict[str, Any]) -> None:
 @transaction.atomic
 def client_create(*, actor, **fields) -> Client:
     require_billing(actor, "manage")
+    defaults = BillingSettings.load()
+    fields.setdefault("currency", defaults.default_currency)
+    fields.setdefault("vat_rate", defaults.default_vat_rate)
+    fields.setdefault("time_zone", defaults.default_time_zone)
     client = Client()
     _save(client, fields)
     return client

@@ -105,6 +105,9 @@ class ClientSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "org_number", "currency", "vat_rate", "time_zone", "is_active", "created_at",
                   "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
+        # Left out on create: the defaults of the billing settings.
+        extra_kwargs = {"currency": {"required": False}, "vat_rate": {"required": False},
+                        "time_zone": {"required": False}}
 
 
 class ContractSerializer(serializers.ModelSerializer):

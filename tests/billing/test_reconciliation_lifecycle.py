@@ -257,3 +257,12 @@ def test_ticket_and_record_rows_made_without_services_are_caught_by_the_drain(ow
     ReconciliationRequest.objects.create(scope=Scope(record_kind="time_entry", record_id=entry.pk).as_dict())
     assert triggers.drain(older_than=timedelta(0)) == 1
     assert f"ticket_time:{entry.pk}" in live_items() and not ReconciliationRequest.objects.exists()
+
+
+def test_new_clients_take_the_defaults_of_the_billing_settings(client_for, billing_staff):
+    BillingSettings.objects.update_or_create(pk=1, defaults={"default_currency": "SEK", "default_vat_rate": D("0.12"),
+                                                             "default_time_zone": "Europe/Stockholm"})
+    response = client_for(billing_staff).post("/api/billing/clients/", {"name": "Svea AB"}, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["currency"], body["vat_rate"], body["time_zone"]) == ("SEK", "0.1200", "Europe/Stockholm")
