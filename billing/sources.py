@@ -23,7 +23,8 @@ from .models import Client, Contract, SalesLine
 from .money import hours, line_total, rounded_minutes
 
 DESCRIPTION_MAX = 500
-ACTIVITY_LABELS = dict(Activity.choices)
+# Item descriptions must not depend on the language of whoever triggered the run.
+ACTIVITY_LABELS = {activity.value: activity.name.replace("_", " ").capitalize() for activity in Activity}
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,34 @@ def _normal_rate(contract: Contract, activity: str) -> Decimal:
     return contract.rate_card.get(activity, contract.hourly_rate)
 
 
+@dataclass
+class LockedTime:
+    """Time entries whose items sit in a draft or posted invoice: their timebank hours are spent
+    for good, so the bank that is left is shared among the other entries of the month."""
+
+    entry_ids: set[int] = field(default_factory=set)
+    covered: dict[int, Decimal] = field(default_factory=dict)
+    spent: dict[tuple[int, date], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+    @classmethod
+    def load(cls, scope: ClientScope) -> "LockedTime":
+        from .choices import LOCKED_STATUSES
+        from .models import BillingItem
+
+        locked = cls()
+        items = BillingItem.objects.filter(client=scope.client, status__in=LOCKED_STATUSES,
+                                           source_type__in=(SourceType.TICKET_TIME, SourceType.TIMEBANK))
+        if scope.months is not None:
+            items = items.filter(period_month__in=scope.months)
+        for source_type, entry_id, qty, contract_id, month in items.values_list(
+                "source_type", "source_id", "qty", "contract_id", "period_month"):
+            locked.entry_ids.add(entry_id)
+            if source_type == SourceType.TIMEBANK:
+                locked.covered[entry_id] = qty
+                locked.spent[(contract_id, month)] += qty
+        return locked
+
+
 def time_parts(scope: ClientScope) -> list[TimePart]:
     """SPEC §4 rules 2-4: round, price, and draw each contract's monthly timebank in order of
     (work_date, id). Cached on the scope: both time sources read the same allocation."""
@@ -189,6 +218,7 @@ def time_parts(scope: ClientScope) -> list[TimePart]:
         return scope.shared["time_parts"]
     entries = (TimeEntry.objects.filter(billable=True, ticket__project_id__in=scope.project_ids)
                .filter(scope.date_filter("work_date")).order_by("work_date", "id").values(*TIME_FIELDS))
+    locked = LockedTime.load(scope)
     bank_left: dict[tuple[int, date], Decimal] = {}
     parts = []
     for entry in entries:
@@ -199,9 +229,12 @@ def time_parts(scope: ClientScope) -> list[TimePart]:
         rate = _normal_rate(contract, entry["activity"])
         if contract.timebank_hours:
             slot = (contract.pk, periods.month_of(entry["work_date"]))
-            left = bank_left.setdefault(slot, contract.timebank_hours)
-            covered = min(left, qty)
-            bank_left[slot] = left - covered
+            left = bank_left.setdefault(slot, max(contract.timebank_hours - locked.spent[slot], Decimal("0")))
+            if entry["id"] in locked.entry_ids:
+                covered = min(locked.covered.get(entry["id"], Decimal("0")), qty)  # as invoiced
+            else:
+                covered = min(left, qty)
+                bank_left[slot] = left - covered
             if covered:
                 parts.append(TimePart(SourceType.TIMEBANK, entry, contract, covered, Decimal("0")))
             qty -= covered
@@ -280,7 +313,8 @@ class ContractPeriodSource(BillingSource):
             if not contract.monthly_fee:
                 continue
             last = min(contract.valid_to or this_month, this_month)
-            for month in periods.months_between(contract.valid_from, last) if contract.valid_from <= last else ():
+            first = periods.month_of(contract.valid_from)
+            for month in periods.months_between(first, last) if first <= last else ():
                 if scope.includes(month):
                     yield scope.spec(key=f"contract_period:{contract.pk}:{month:%Y-%m}", source_type=self.source_type,
                                      source_id=contract.pk, source_date=month, contract=contract,

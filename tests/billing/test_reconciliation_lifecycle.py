@@ -266,3 +266,28 @@ def test_new_clients_take_the_defaults_of_the_billing_settings(client_for, billi
     assert response.status_code == 201, response.json()
     body = response.json()
     assert (body["currency"], body["vat_rate"], body["time_zone"]) == ("SEK", "0.1200", "Europe/Stockholm")
+
+
+def test_time_logged_after_the_bank_was_invoiced_does_not_redraw_it(owner, ticket, mnx, customer):
+    ContractFactory(client=customer, projects=[mnx], timebank_hours=D("10"), overage_rate="1200.00")
+    a = TimeEntryFactory(ticket=ticket, minutes=8 * 60, work_date=date(2026, 3, 5))
+    b = TimeEntryFactory(ticket=ticket, minutes=4 * 60, work_date=date(2026, 3, 10))
+    reconcile()
+    for item in live_items().values():
+        _reserve(item)
+    late = TimeEntryFactory(ticket=ticket, minutes=5 * 60, work_date=date(2026, 3, 3))  # earlier date, logged later
+    run = reconcile()
+    items = live_items()
+    # The bank was spent on A and B (10 h); the late entry is all overage, and A and B are untouched.
+    assert (items[f"ticket_time:{late.pk}"].qty, items[f"ticket_time:{late.pk}"].total) == (D("5"), D("6000.00"))
+    assert f"timebank:{late.pk}" not in items
+    assert {key: item.status for key, item in items.items() if key != f"ticket_time:{late.pk}"} == {
+        f"timebank:{a.pk}": "reserved", f"timebank:{b.pk}": "reserved", f"ticket_time:{b.pk}": "reserved"}
+    assert (run.created, run.superseded, run.skipped_locked) == (1, 0, 0)
+
+
+def test_a_contract_starting_mid_month_bills_the_fee_for_that_month(mnx, customer, monkeypatch):
+    monkeypatch.setattr(periods, "current_month", lambda time_zone: date(2026, 3, 1))
+    contract = ContractFactory(client=customer, projects=[mnx], valid_from=date(2026, 3, 20), monthly_fee="100.00")
+    reconcile()
+    assert list(live_items()) == [f"contract_period:{contract.pk}:2026-03"]
