@@ -24,8 +24,10 @@ GUARDED_ACTIONS = {
 
 
 def locking_item(record_kind: str, record_id: int) -> BillingItem | None:
-    return (BillingItem.objects.filter(source_type__in=source_types_of_record(record_kind), source_id=record_id,
-                                       status__in=LOCKED_STATUSES)
+    # Locked rows: a draft build cannot reserve them while this edit is deciding.
+    return (BillingItem.objects.select_for_update(of=("self",))
+            .filter(source_type__in=source_types_of_record(record_kind), source_id=record_id,
+                    status__in=LOCKED_STATUSES)
             .select_related("invoice").order_by("-status").first())
 
 

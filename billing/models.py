@@ -265,6 +265,20 @@ class UnmatchedSource(models.Model):
         return f"{self.source_type}:{self.source_id} ({self.reason})"
 
 
+class ReconciliationUnit(models.Model):
+    """A client unit of a run that has been counted: a redelivered task redoes the (idempotent)
+    work but does not count it twice."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="units")
+    client_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "client_id"], name="reconciliation_unit_once")]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id}, client {self.client_id}"
+
+
 class BillingItem(models.Model):
     # Identity of the source slot this item stands for, e.g. "ticket_time:17" or
     # "contract_period:3:2026-10"; at most one live item per key (constraint below).

@@ -29,6 +29,7 @@ from .models import (
     Contract,
     ContractProject,
     ReconciliationRun,
+    ReconciliationUnit,
     SalesLine,
     UnmatchedSource,
 )
@@ -127,31 +128,46 @@ def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
         client_ids = set(Contract.objects.filter(pk=scope.contract_id).values_list("client_id", flat=True))
         client_ids |= set(BillingItem.objects.filter(contract_id=scope.contract_id, status__in=LIVE_STATUSES)
                           .values_list("client_id", flat=True).distinct())
+        covered = _project_ids(Q(contract_id=scope.contract_id), Q(contract_id=scope.contract_id))
     elif scope.client_id:
         client_ids = set(Client.objects.filter(pk=scope.client_id).values_list("pk", flat=True))
+        covered = _project_ids(Q(contract__client_id=scope.client_id), Q(client_id=scope.client_id))
     else:
         client_ids = set(Client.objects.values_list("pk", flat=True))
-        unmatched = list(unmatched_without_contract(scope.period))
+        covered = None
+    unmatched = list(unmatched_without_contract(scope.period, project_ids=covered))
     for client_id in sorted(client_ids):
         _merge(plan, client_id, scope.months)
     return plan, unmatched
 
 
-def _without_contract(model, date_field: str, period: date | None):
+def _project_ids(links: Q, items: Q) -> set[int]:
+    """Projects a contract or client covers now, or had items for: where sources may have just
+    lost their contract."""
+    project_ids = set(ContractProject.objects.filter(links).values_list("project_id", flat=True))
+    return project_ids | set(BillingItem.objects.filter(items, status__in=LIVE_STATUSES, project_id__isnull=False)
+                             .values_list("project_id", flat=True).distinct())
+
+
+def _without_contract(model, date_field: str, period: date | None, project_ids=None):
     covering = (ContractProject.objects.filter(project_id=OuterRef("ticket__project_id"),
                                                contract__valid_from__lte=OuterRef(date_field))
                 .filter(Q(contract__valid_to__isnull=True) | Q(contract__valid_to__gte=OuterRef(date_field))))
     records = model.objects.filter(billable=True).filter(~Exists(covering))
     if period:
         records = records.filter(**{f"{date_field}__gte": period, f"{date_field}__lte": periods.last_day(period)})
+    if project_ids is not None:
+        records = records.filter(ticket__project_id__in=project_ids)
     return records.values_list("pk", "ticket__project_id", date_field)
 
 
-def unmatched_without_contract(period: date | None = None):
-    """Billable time entries and expenses that no contract covers on their date (SPEC §4 rule 1)."""
+def unmatched_without_contract(period: date | None = None, project_ids=None):
+    """Billable time entries and expenses that no contract covers on their date (SPEC §4 rule 1),
+    optionally only in some projects."""
     for source_type, model, date_field in ((SourceType.TICKET_TIME, TimeEntry, "work_date"),
                                            (SourceType.EXPENSE, Expense, "date")):
-        for pk, project_id, day in _without_contract(model, date_field, period).iterator(chunk_size=5000):
+        records = _without_contract(model, date_field, period, project_ids)
+        for pk, project_id, day in records.iterator(chunk_size=5000):
             yield Unmatched(source_type, pk, UnmatchedReason.NO_CONTRACT, project_id=project_id, source_date=day)
 
 
@@ -238,15 +254,18 @@ def _add_counts(run: ReconciliationRun, result: UnitResult) -> None:
 def reconcile_client(run: ReconciliationRun, client_id: int, months: frozenset[date] | None) -> UnitResult:
     with transaction.atomic():
         client = Client.objects.select_for_update().filter(pk=client_id).first()
+        first_time = ReconciliationUnit.objects.get_or_create(run=run, client_id=client_id)[1]
         if client is None:
             result = UnitResult()
         else:
             scope = ClientScope.load(client, months)
             specs = _compute_specs(scope)
             result = _apply(run, specs, _lock_live_items(client, months, specs))
-            _record_unmatched(run, scope.unmatched)
+            if first_time:
+                _record_unmatched(run, scope.unmatched)
             result.unmatched = len(scope.unmatched)
-        _add_counts(run, result)
+        if first_time:
+            _add_counts(run, result)
     return result
 
 
@@ -256,13 +275,17 @@ def run_create(*, scope: Scope, trigger: str, actor=None, task_id: str | None = 
     return ReconciliationRun.objects.create(scope=scope.as_dict(), trigger=trigger, actor=actor, task_id=task_id)
 
 
-def run_start(run: ReconciliationRun) -> Plan:
-    """Plan the run, record the sources no contract covers, and mark it running."""
+def run_start(run: ReconciliationRun) -> Plan | None:
+    """Claim a queued run, plan it, and record the sources no contract covers. None if another
+    process has claimed it already (a redelivered task)."""
+    claimed = ReconciliationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return None
     plan, unmatched = plan_scope(Scope.from_dict(run.scope))
     with transaction.atomic():
         _record_unmatched(run, unmatched)
-        ReconciliationRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.RUNNING, started_at=timezone.now(), total=len(plan), unmatched=len(unmatched))
+        ReconciliationRun.objects.filter(pk=run.pk).update(total=len(plan), unmatched=len(unmatched))
     run.refresh_from_db()
     if not plan:
         run_finish_if_done(run.pk)
@@ -297,19 +320,33 @@ def _log_run(run: ReconciliationRun) -> None:
                               summary=summary_of(run)[:500], reconciliation_run=run)
 
 
+class ReconciliationFailed(Exception):
+    """Some client units of a run failed; the others were applied."""
+
+
 def reconcile_run(run: ReconciliationRun, *, progress=None) -> ReconciliationRun:
-    """Work a run off in this process, unit after unit. `progress(done, total)` is called after
-    each client (the management command draws its bar with it)."""
+    """Work a run off in this process, unit after unit; a failing client does not stop the others,
+    but fails the run (ReconciliationFailed). `progress(done, total)` is called after each client
+    (the management command draws its bar with it)."""
     try:
-        plan = run_start(run)
-        for done, (client_id, months) in enumerate(sorted(plan.items(), key=lambda unit: unit[0]), start=1):
-            reconcile_client(run, client_id, months)
-            if progress:
-                progress(done, len(plan))
-        run_finish_if_done(run.pk)
+        plan = run_start(run) or {}
     except Exception as error:
         run_fail(run.pk, error)
         raise
+    failures = []
+    for done, (client_id, months) in enumerate(sorted(plan.items(), key=lambda unit: unit[0]), start=1):
+        try:
+            reconcile_client(run, client_id, months)
+        except Exception as error:
+            logger.exception("Reconciliation run %s: client %s failed", run.pk, client_id)
+            failures.append(f"client {client_id}: {type(error).__name__}: {error}")
+        if progress:
+            progress(done, len(plan))
+    if failures:
+        error = ReconciliationFailed("; ".join(failures))
+        run_fail(run.pk, error)
+        raise error
+    run_finish_if_done(run.pk)
     run.refresh_from_db()
     return run
 

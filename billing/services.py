@@ -28,6 +28,7 @@ from .models import (
     ReconciliationRun,
     SalesLine,
 )
+from .money import line_total
 from .querysets import MISSING_BILLING_PERMISSION_MESSAGE, billing_allows, required_billing_permission
 from .reconciliation import Scope, reconcile_run, run_create
 from .triggers import request_reconciliation
@@ -43,6 +44,8 @@ VOID_REASON_REQUIRED_MESSAGE = "Say why the item is not billed."
 MANUAL_DISABLED_MESSAGE = "Manual recalculation is switched off in the billing settings."
 UNKNOWN_OBJECT_MESSAGE = "No {what} with id {pk}."
 OPEN_END = "open"
+MAX_LINE_TOTAL = Decimal(10) ** 14  # what BillingItem.total holds
+LINE_TOO_LARGE_MESSAGE = "Quantity × unit price must stay below 100 000 000 000 000."
 
 
 def require_billing(actor, action: str) -> None:
@@ -181,6 +184,8 @@ def contract_delete(*, actor, contract: Contract) -> None:
 
 def _check_sales_line(line: SalesLine) -> None:
     validate_model(line)
+    if abs(line_total(line.qty, line.unit_price)) >= MAX_LINE_TOTAL:
+        raise InvalidInput.for_field("unit_price", LINE_TOO_LARGE_MESSAGE, code="amount_too_large")
     if line.contract_id and line.contract.client_id != line.client_id:
         raise InvalidInput.for_field("contract", SALES_LINE_CONTRACT_MESSAGE, code="contract_of_other_client")
 

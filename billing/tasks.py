@@ -3,14 +3,16 @@ clients fans out into one task per client so more workers finish sooner; tasks a
 late, and a client unit is idempotent, so a redelivered task only repeats harmless work."""
 
 from celery import shared_task
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 
 from . import periods, triggers
-from .choices import RunStatus, RunTrigger
+from .choices import RunTrigger
 from .models import BillingSettings, ReconciliationRun
 from .reconciliation import Scope, reconcile_client, run_create, run_fail, run_finish_if_done, run_start
 
-RETRYABLE = (OperationalError,)  # deadlock between two units, a dropped connection
+# A deadlock between two units, a dropped connection, or two units of different clients racing
+# for the key of a source that moved between them: a retry reads the settled state.
+RETRYABLE = (OperationalError, IntegrityError)
 
 
 def _months_out(months) -> list[str] | None:
@@ -24,13 +26,13 @@ def _months_in(months) -> frozenset | None:
 @shared_task(ignore_result=True, acks_late=True)
 def reconcile_billing_task(run_id: int) -> None:
     run = ReconciliationRun.objects.get(pk=run_id)
-    if run.status != RunStatus.QUEUED:
-        return  # a redelivery of a run already under way: its client tasks carry on
     try:
         plan = run_start(run)
     except Exception as error:
         run_fail(run_id, error)
         raise
+    if plan is None:
+        return  # a redelivery of a run already under way: its client tasks carry on
     for client_id, months in sorted(plan.items(), key=lambda unit: unit[0]):
         reconcile_client_task.delay(run_id, client_id, _months_out(months))
 

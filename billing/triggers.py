@@ -1,5 +1,6 @@
 """Immediate-on-save reconciliation. A saved source record or contract leaves a durable request
-(ReconciliationRequest) and a Celery task works it off; when the broker cannot be reached, the
+(ReconciliationRequest), written in the transaction of the save itself, and after commit a Celery
+task works it off; when the broker cannot be reached, the
 request is worked off in this process instead, and whatever is still left (a lost task, a crash)
 is drained by a periodic task. A save therefore never loses its reconciliation, and never fails
 because of it: the save has already committed when this runs."""
@@ -19,6 +20,8 @@ from .reconciliation import Scope, reconcile_now
 logger = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = timedelta(minutes=5)
+# A request failing this often is left for a person (admin: Reconciliation requests, last_error).
+MAX_ATTEMPTS = 10
 DRAIN_AFTER = timedelta(seconds=30)
 # Fail fast when Redis is down: one quick retry, then reconcile in-process.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
@@ -79,7 +82,7 @@ def drain(*, older_than: timedelta = DRAIN_AFTER) -> int:
     """Work off every request nobody finished; returns how many were done."""
     cutoff = timezone.now() - older_than
     done = 0
-    for request_id in (ReconciliationRequest.objects.filter(created_at__lte=cutoff)
+    for request_id in (ReconciliationRequest.objects.filter(created_at__lte=cutoff, attempts__lt=MAX_ATTEMPTS)
                        .order_by("pk").values_list("pk", flat=True)):
         try:
             done += work_off(request_id)

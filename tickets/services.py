@@ -18,7 +18,7 @@ from rbac.services import membership_set
 
 from .guards import EditAction, EditAttempt, check_edit
 from .models import Expense, Project, Ticket, TimeEntry
-from .signals import send_record_changed_on_commit
+from .signals import announce_record_change
 
 PROJECT_CREATE_DENIED_MESSAGE = "Creating projects needs the 'tickets.add_project' permission."
 DUPLICATE_PROJECT_KEY_MESSAGE = "A project with the key {key} already exists."
@@ -196,7 +196,7 @@ def ticket_delete(*, actor, ticket: Ticket) -> None:
     project_id, ticket_id = ticket.project_id, ticket.pk
     ticket.delete()
     for kind, pk in removed:
-        send_record_changed_on_commit(kind=kind.name, record_id=pk, project_id=project_id,
+        announce_record_change(kind=kind.name, record_id=pk, project_id=project_id,
                                       ticket_id=ticket_id, deleted=True)
 
 
@@ -242,7 +242,7 @@ def _lock_tickets(*ticket_ids: int) -> dict[int, Ticket]:
 
 
 def _notify(kind: RecordKind, record, *, deleted: bool = False) -> None:
-    send_record_changed_on_commit(kind=kind.name, record_id=record.pk, project_id=record.ticket.project_id,
+    announce_record_change(kind=kind.name, record_id=record.pk, project_id=record.ticket.project_id,
                                   ticket_id=record.ticket_id, deleted=deleted)
 
 
@@ -293,7 +293,7 @@ def record_delete(kind: RecordKind, *, actor, record) -> None:
     check_edit(EditAttempt(kind.delete, ticket, actor, record=record))
     record_id = record.pk
     record.delete()
-    send_record_changed_on_commit(kind=kind.name, record_id=record_id, project_id=ticket.project_id,
+    announce_record_change(kind=kind.name, record_id=record_id, project_id=ticket.project_id,
                                   ticket_id=ticket.pk, deleted=True)
 
 

@@ -291,3 +291,67 @@ def test_a_contract_starting_mid_month_bills_the_fee_for_that_month(mnx, custome
     contract = ContractFactory(client=customer, projects=[mnx], valid_from=date(2026, 3, 20), monthly_fee="100.00")
     reconcile()
     assert list(live_items()) == [f"contract_period:{contract.pk}:2026-03"]
+
+
+def test_a_failing_client_fails_the_run_but_not_the_other_clients(mnx, ticket, customer, monkeypatch):
+    from billing import reconciliation
+    from billing.reconciliation import ReconciliationFailed
+
+    ContractFactory(client=customer, projects=[mnx])
+    broken = type(customer).objects.create(name="Broken AS", currency="NOK")
+    entry = TimeEntryFactory(ticket=ticket)
+    original = reconciliation.reconcile_client
+
+    def fail_for_broken(run, client_id, months):
+        if client_id == broken.pk:
+            raise RuntimeError("boom")
+        return original(run, client_id, months)
+
+    monkeypatch.setattr(reconciliation, "reconcile_client", fail_for_broken)
+    with pytest.raises(ReconciliationFailed, match=f"client {broken.pk}: RuntimeError: boom"):
+        reconcile()
+    run = ReconciliationRun.objects.get()
+    assert (run.status, run.created) == ("failed", 1) and "boom" in run.error
+    assert f"ticket_time:{entry.pk}" in live_items()
+
+
+def test_a_redelivered_unit_is_not_counted_twice(mnx, ticket, customer):
+    from billing.reconciliation import Scope, reconcile_client, run_create, run_finish_if_done, run_start
+
+    ContractFactory(client=customer, projects=[mnx])
+    other = type(customer).objects.create(name="Other AS", currency="NOK")
+    TimeEntryFactory(ticket=ticket)
+    run = run_create(scope=Scope(), trigger="manual")
+    plan = run_start(run)
+    assert run_start(run) is None  # a second delivery of the planning task does nothing
+    reconcile_client(run, customer.pk, plan[customer.pk])
+    reconcile_client(run, customer.pk, plan[customer.pk])  # redelivered
+    assert not run_finish_if_done(run.pk)  # the other client has not run yet
+    reconcile_client(run, other.pk, plan[other.pk])
+    assert run_finish_if_done(run.pk)
+    run.refresh_from_db()
+    assert (run.processed, run.total, run.created, run.unchanged) == (2, 2, 1, 0)
+
+
+def test_the_outbox_row_is_written_with_the_save_itself(owner, ticket, contract, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        ticket_services.time_entry_create(actor=owner, ticket=ticket, work_date=date(2026, 10, 5), minutes=60)
+        # Inside the transaction already: a crash right after the commit cannot lose it.
+        assert ReconciliationRequest.objects.count() == 1
+    assert len(callbacks) == 1 and not ReconciliationRun.objects.exists()
+
+
+def test_a_sales_line_too_large_to_bill_is_refused(customer, billing_staff):
+    with pytest.raises(Exception) as refused:
+        billing_services.sales_line_create(actor=billing_staff, client=customer, date=date(2026, 10, 1),
+                                           description="Huge", qty=D("100000"), unit_price=D("9999999999"))
+    assert refused.value.code == "amount_too_large"
+
+
+def test_a_contract_scoped_run_reports_sources_that_lost_their_contract(mnx, ticket, contract, billing_staff):
+    entry = TimeEntryFactory(ticket=ticket, work_date=date(2026, 10, 5))
+    reconcile()
+    type(contract).objects.filter(pk=contract.pk).update(valid_to=date(2026, 9, 30))
+    run = reconcile(contract_id=contract.pk)
+    assert run.superseded == 1 and run.unmatched == 1
+    assert run.unmatched_sources.get().source_id == entry.pk
