@@ -39,6 +39,8 @@ class SourceType(models.TextChoices):
     SALES_ORDER = "sales_order", _("Sales line")
     # A negative item reversing an original (credit notes).
     CREDIT = "credit", _("Credit")
+    # A positive adjustment linked to an original item, billed in the next run.
+    DEBIT = "debit", _("Debit")
 
 
 class UnmatchedReason(models.TextChoices):
@@ -73,3 +75,10 @@ class LogAction(models.TextChoices):
     VOID = "void", _("Void")
     RESTORE = "restore", _("Restore")
     SETTINGS = "settings", _("Settings changed")
+    BUILD = "build", _("Draft build")
+    REMOVE = "remove", _("Removed from run")
+    DELETE_RUN = "delete_run", _("Run deleted")
+    REFRESH = "refresh", _("Draft refreshed")
+    POST = "post", _("Posted")
+    CREDIT = "credit", _("Credit note")
+    DEBIT = "debit", _("Debit adjustment")

@@ -169,13 +169,20 @@ class BillingRun(models.Model):
         OPEN = "open", _("Open")
         POSTED = "posted", _("Posted")
 
-    period_month = models.DateField()
+    period_month = models.DateField(help_text=_("First day of the billing month."))
+    include_prior_periods = models.BooleanField(
+        default=True, help_text=_("Also bill pending items of earlier months (SPEC §4: on by default)."))
+    client_ids = models.JSONField(null=True, blank=True, help_text=_("The clients asked for; empty: all."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
 
     objects = BillingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"Run {self.pk} ({self.period_month:%Y-%m})"
@@ -188,14 +195,42 @@ class Invoice(models.Model):
         DRAFT = "draft", _("Draft")
         POSTED = "posted", _("Posted")
 
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", _("Invoice")
+        CREDIT_NOTE = "credit_note", _("Credit note")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.INVOICE)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="invoices")
     run = models.ForeignKey(BillingRun, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices")
+    credited_invoice = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True,
+                                         related_name="credit_notes")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    period_month = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # Gapless per series and year: "2026-0001" (invoices), "CN-2026-0001" (credit notes).
+    series = models.CharField(max_length=10, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    sequence = models.PositiveIntegerField(null=True, blank=True)
     number = models.CharField(max_length=20, blank=True)
+    net = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    vat = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    gross = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    posted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BillingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year", "sequence"], condition=models.Q(sequence__isnull=False),
+                                    name="invoice_number_unique"),
+            models.CheckConstraint(condition=models.Q(status="draft") | models.Q(sequence__isnull=False),
+                                   name="invoice_posted_has_number"),
+        ]
 
     def __str__(self) -> str:
         return self.label
@@ -206,6 +241,21 @@ class Invoice(models.Model):
         if self.number:
             return self.number
         return f"draft #{self.pk}" + (f" (run {self.run_id})" if self.run_id else "")
+
+
+class InvoiceCounter(models.Model):
+    """The next number of a series in a year, taken under a row lock by the posting transaction:
+    a rolled-back post gives its number back, so numbers stay gapless."""
+
+    series = models.CharField(max_length=10)
+    year = models.PositiveSmallIntegerField()
+    next_number = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="invoice_counter_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.series or 'invoice'} {self.year}: next {self.next_number}"
 
 
 class ReconciliationRun(models.Model):
