@@ -187,8 +187,8 @@ def test_the_lock_guard_names_a_posted_invoice(owner, ticket, contract):
     entry = TimeEntryFactory(ticket=ticket, user=owner, minutes=60)
     reconcile()
     invoice = _reserve(live_items()[f"ticket_time:{entry.pk}"])
-    Invoice.objects.filter(pk=invoice.pk).update(number="2026-0007", status="posted")
     BillingItem.objects.filter(invoice=invoice).update(status=ItemStatus.INVOICED)
+    Invoice.objects.filter(pk=invoice.pk).update(number="2026-0007", year=2026, sequence=7, status="posted")
     with pytest.raises(EditBlocked) as blocked:
         ticket_services.time_entry_update(actor=owner, entry=entry, changes={"minutes": 30})
     assert blocked.value.code == "locked_by_invoice" and blocked.value.status_code == 409
