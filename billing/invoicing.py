@@ -174,9 +174,10 @@ def invoice_remove_line(*, actor, invoice: Invoice, item: BillingItem, void_reas
     require_billing(actor, "manage")
     started = time.monotonic()
     invoice = _lock_draft(invoice, "changed")
-    item = BillingItem.objects.select_for_update().filter(pk=item.pk, invoice=invoice).first()
-    if item is None:
-        raise NotFound(NOT_ON_INVOICE_MESSAGE.format(item=getattr(item, "pk", "?"), invoice=invoice.label))
+    line = BillingItem.objects.select_for_update().filter(pk=item.pk, invoice=invoice).first()
+    if line is None:
+        raise NotFound(NOT_ON_INVOICE_MESSAGE.format(item=item.pk, invoice=invoice.label))
+    item = line
     _release(BillingItem.objects.filter(pk=item.pk))
     if void_reason.strip():
         BillingItem.objects.filter(pk=item.pk).update(status=ItemStatus.VOID, void_reason=void_reason.strip()[:500])
