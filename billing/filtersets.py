@@ -11,7 +11,7 @@ from tickets.models import Ticket
 
 from . import periods
 from .choices import ItemStatus, LogAction, RunStatus, RunTrigger, SourceType
-from .models import BillingItem, BillingLog, Client, Contract, ReconciliationRun, SalesLine
+from .models import BillingItem, BillingLog, BillingRun, Client, Contract, Invoice, ReconciliationRun, SalesLine
 
 INVALID_PERIOD_MESSAGE = "Give a period as YYYY-MM, e.g. 2026-10."
 # Ids are 64-bit; a larger number is refused here, before the database driver overflows on it.
@@ -139,4 +139,32 @@ class BillingLogFilter(django_filters.FilterSet):
 
     class Meta:
         model = BillingLog
+        fields = []
+
+
+class BillingRunFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=BillingRun.Status.choices)
+    period = PeriodFilter(field_name="period_month", label="Billing month, YYYY-MM")
+    client = IdFilter(method="filter_client", label="Runs with an invoice for this client id")
+    created_by = django_filters.CharFilter(field_name="created_by__username", label="Username of who built it")
+
+    class Meta:
+        model = BillingRun
+        fields = []
+
+    def filter_client(self, queryset, name, value):
+        return queryset.filter(pk__in=Invoice.objects.filter(client_id=value).values("run_id"))
+
+
+class InvoiceFilter(django_filters.FilterSet):
+    client = IdFilter(field_name="client_id")
+    status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=Invoice.Kind.choices)
+    period = PeriodFilter(field_name="period_month", label="Billing month, YYYY-MM")
+    number = django_filters.CharFilter(lookup_expr="iexact", label="Invoice number, e.g. 2026-0001")
+    run = IdFilter(field_name="run_id")
+    credited_invoice = IdFilter(field_name="credited_invoice_id", label="Credit notes of this invoice id")
+
+    class Meta:
+        model = Invoice
         fields = []

@@ -13,6 +13,8 @@ router.register("items", views.BillingItemViewSet, basename="billing-item")
 router.register("reconciliation-runs", views.ReconciliationRunViewSet, basename="billing-reconciliation-run")
 router.register("logs", views.BillingLogViewSet, basename="billing-log")
 router.register("recalculate", views.RecalculateViewSet, basename="billing-recalculate")
+router.register("runs", views.BillingRunViewSet, basename="billing-run")
+router.register("invoices", views.InvoiceViewSet, basename="billing-invoice")
 
 urlpatterns = [
     *router.urls,

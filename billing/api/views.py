@@ -1,51 +1,76 @@
 """REST endpoints of billing (SPEC §4, §5): clients, contracts, sales lines, billing items (with
 void/restore), reconciliation runs and their unmatched sources, the billing log, recalculation on
-demand and the billing settings.
+demand, the billing settings, billing runs (build, post, delete, archive) and invoices (post,
+refresh, remove a line, credit, debit, PDF/CSV/JSON).
 
-Billing is global, not per project: reading needs `billing.view`, changing `billing.manage`, the
-settings `billing.admin` (each level includes the lower ones). The permission class answers 403
-`missing_permission` before any input is parsed; every queryset starts from `visible_to`; every
-write calls a service, which checks the permission again."""
+Billing is global, not per project: reading needs `billing.view`, changing `billing.manage`,
+posting, credit notes, debits and the settings `billing.admin` (each level includes the lower
+ones). The permission class answers 403 `missing_permission` before any input is parsed; every
+queryset starts from `visible_to`; every write calls a service, which checks the permission again."""
 
+import importlib
+import json
 from collections.abc import Callable
 from typing import NamedTuple
 
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse
 from django.urls import reverse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, generics, permissions, status, viewsets
+from rest_framework import exceptions, generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
-from billing import services
+from billing import invoicing, services
 from billing.filtersets import (
     BillingItemFilter,
     BillingLogFilter,
+    BillingRunFilter,
     ClientFilter,
     ContractFilter,
+    InvoiceFilter,
     ReconciliationRunFilter,
     SalesLineFilter,
 )
 from billing.models import (
     BillingItem,
     BillingLog,
+    BillingRun,
     BillingSettings,
     Client,
     Contract,
+    Invoice,
     ReconciliationRun,
     SalesLine,
 )
 from billing.querysets import MISSING_BILLING_PERMISSION_MESSAGE, billing_allows, required_billing_permission
 from core.api.schema import READ_ERRORS, WRITE_ERRORS, error
+from core.errors import InvalidInput, NotFound
 
 from .serializers import (
+    EXPORT_FORMATS,
     BillingItemSerializer,
     BillingLogSerializer,
+    BillingRunSerializer,
     BillingSettingsSerializer,
+    BuildResultSerializer,
     ClientSerializer,
     ContractSerializer,
+    CreditSerializer,
+    DebitSerializer,
+    ExportFormatSerializer,
+    InvoiceDetailSerializer,
+    InvoiceSerializer,
     RecalculateSerializer,
     RecalculationQueuedSerializer,
     ReconciliationRunSerializer,
+    RemoveLineSerializer,
+    RunBuildSerializer,
+    RunPostedSerializer,
     SalesLineSerializer,
     UnmatchedSourceSerializer,
     VoidSerializer,
@@ -69,11 +94,13 @@ class BillingAccessPermission(permissions.IsAuthenticated):
 
 
 class BillingViewMixin:
-    """Reads need `read`; any other method needs `write_level` (`manage` unless the view says).
-    The queryset: `model` visible to the caller, with `related` joined, `prefetch`ed, in `ordering`."""
+    """Reads need `read`; any other method needs `write_level` (`manage` unless the view says), or
+    the level `action_levels` names for the action. The queryset: `model` visible to the caller,
+    with `related` joined, `prefetch`ed, in `ordering`."""
 
     permission_classes = [BillingAccessPermission]
     write_level = "manage"
+    action_levels: dict[str, str] = {}
     model: type
     related: tuple[str, ...] = ()
     prefetch: tuple[str, ...] = ()
@@ -84,6 +111,8 @@ class BillingViewMixin:
         return queryset.select_related(*self.related).prefetch_related(*self.prefetch).order_by(*self.ordering)
 
     def required_billing_level(self, request) -> str:
+        if getattr(self, "action", None) in self.action_levels:
+            return self.action_levels[self.action]
         return "read" if request.method in permissions.SAFE_METHODS else self.write_level
 
     @property
@@ -193,6 +222,15 @@ class SalesLineViewSet(ServiceModelViewSet):
     ordering = ("-date", "-id")
 
 
+ITEM_RELATED = ("project", "ticket__project", "superseded_by")
+ITEM_ORDERING = ("client_id", "period_month", "source_type", "source_date", "id")
+
+
+def _item_response(item: BillingItem, code=status.HTTP_200_OK) -> Response:
+    item = BillingItem.objects.select_related(*ITEM_RELATED).get(pk=item.pk)
+    return Response(BillingItemSerializer(item).data, status=code)
+
+
 @extend_schema_view(**read_schema(BillingItemSerializer))
 class BillingItemViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     """Billing items; reconciliation makes them, people only void and restore them."""
@@ -200,8 +238,8 @@ class BillingItemViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = BillingItemSerializer
     filterset_class = BillingItemFilter
     model = BillingItem
-    related = ("project", "ticket__project", "superseded_by")
-    ordering = ("client_id", "period_month", "source_type", "source_date", "id")
+    related = ITEM_RELATED
+    ordering = ITEM_ORDERING
 
     @extend_schema(request=VoidSerializer, responses={200: BillingItemSerializer, **WRITE_ERRORS},
                    description="Do not bill a pending item (409 `item_not_pending`); `reason` is required.")
@@ -304,3 +342,220 @@ class BillingSettingsView(BillingViewMixin, generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         current = services.settings_update(actor=self.actor, changes=serializer.validated_data)
         return Response(self.get_serializer(current).data)
+
+
+# --- Runs and invoices -----------------------------------------------------------------------------
+
+class DownloadNegotiation(DefaultContentNegotiation):
+    """File downloads: the file is a plain HttpResponse of its own type, so `?format=` names the
+    file format (not a renderer) and the Accept header cannot make a refusal unreadable: errors are
+    always JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _exports():
+    # Loaded on the first download, not with the API: the PDF library is heavy.
+    return importlib.import_module("billing.exports")
+
+
+def _download(content, *, kind: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=_exports().EXPORT_CONTENT_TYPES[kind])
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _file(media_type: str, schema=OpenApiTypes.BINARY, conflict: str = "A draft (`invoice_not_posted`).") -> dict:
+    return {(200, media_type): schema, **BILLING_READ_ERRORS, 409: error(conflict)}
+
+
+def _invoices(queryset):
+    """Invoices as the list shows them: client, poster and line count in the same query."""
+    return queryset.select_related("client", "posted_by").annotate(line_count=Count("items"))
+
+
+FORMAT = OpenApiParameter("format", str, enum=EXPORT_FORMATS, default="csv", description="File format.")
+ITEM_ID = OpenApiParameter("item_id", int, OpenApiParameter.PATH, description="Id of the invoice line.")
+
+
+@extend_schema_view(
+    **read_schema(BillingRunSerializer),
+    create=extend_schema(
+        request=RunBuildSerializer, responses={201: BuildResultSerializer, 200: BuildResultSerializer, **WRITE_ERRORS},
+        description="Build one draft invoice per client and currency for `period`, reserving the pending items (up "
+                    "to the period's end with `include_prior_periods`, else that month only): 201 with the run, its "
+                    "drafts and the clients another open run holds (`skipped`). `dry_run`: 200 with the `plan`, "
+                    "nothing written. 409 `already_in_open_run` (every chosen client is held; `skipped` names "
+                    "the runs) or `nothing_to_build`; an unknown client: 400 `does_not_exist`."),
+    destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
+                          description="Delete an open run: every line back to pending, the drafts removed "
+                                      "(409 `run_not_open`)."),
+)
+class BillingRunViewSet(BillingViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                        viewsets.GenericViewSet):
+    """Billing runs: a month's draft invoices for a set of clients, built and posted together."""
+
+    serializer_class = BillingRunSerializer
+    filterset_class = BillingRunFilter
+    model = BillingRun
+    related = ("created_by",)
+    action_levels = {"post_run": "admin"}
+
+    def get_queryset(self):
+        return super().get_queryset().annotate(
+            invoice_count=Count("invoices"),
+            draft_count=Count("invoices", filter=Q(invoices__status=Invoice.Status.DRAFT)))
+
+    def create(self, request):
+        serializer = RunBuildSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = invoicing.run_build(actor=self.actor, period=data["period"], client_ids=data.get("clients") or None,
+                                     include_prior_periods=data["include_prior_periods"], dry_run=data["dry_run"])
+        run = self.get_queryset().get(pk=result.run.pk) if result.run else None
+        drafts = _invoices(Invoice.objects.filter(run=run)).order_by("client__name", "currency") if run else []
+        payload = {"dry_run": result.dry_run, "run": run, "plan": result.invoices, "drafts": drafts,
+                   "skipped": result.skipped}
+        code = status.HTTP_200_OK if result.dry_run else status.HTTP_201_CREATED
+        return Response(BuildResultSerializer(payload).data, status=code)
+
+    def perform_destroy(self, instance):
+        invoicing.run_delete(actor=self.actor, run=instance)
+
+    @extend_schema(request=None, responses={200: RunPostedSerializer, **WRITE_ERRORS},
+                   description="Post every draft of an open run, all or nothing, numbering them gaplessly "
+                               "(409 `run_not_open`, `nothing_to_post`). Needs billing.admin.")
+    @action(detail=True, methods=["post"], url_path="post", url_name="post")
+    def post_run(self, request, pk=None):
+        posted = invoicing.run_post(actor=self.actor, run=self.get_object())
+        invoices = _invoices(Invoice.objects.filter(pk__in=[invoice.pk for invoice in posted])).order_by("number")
+        payload = {"run": self.get_queryset().get(pk=pk), "invoices": invoices}
+        return Response(RunPostedSerializer(payload).data)
+
+    @extend_schema(responses=_file("application/zip", conflict="Nothing posted yet (`nothing_posted`)."),
+                   description="The run's posted invoices and their credit notes, each as PDF, CSV and JSON, and a "
+                               "summary CSV, in one zip archive.")
+    @action(detail=True, methods=["get"], content_negotiation_class=DownloadNegotiation)
+    def export(self, request, pk=None):
+        run = self.get_object()
+        archive = _exports().run_archive(run)
+        return _download(archive, kind="zip", filename=f"run-{run.pk}-{run.period_month:%Y-%m}.zip")
+
+
+@extend_schema_view(
+    list=extend_schema(responses={200: InvoiceSerializer(many=True), **BILLING_READ_ERRORS},
+                       description="Without lines and without the stale check, which needs a fresh calculation "
+                                   "per draft: both are on the detail."),
+    retrieve=extend_schema(responses={200: InvoiceDetailSerializer, **BILLING_READ_ERRORS},
+                           description="With its lines, totals and, for a draft, whether it is `stale` and why."),
+)
+class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
+    """Draft and posted invoices and credit notes; changed only through the run/invoice services."""
+
+    filterset_class = InvoiceFilter
+    model = Invoice
+    action_levels = {"post_invoice": "admin", "credit": "admin", "debit": "admin"}
+
+    def get_serializer_class(self):
+        return InvoiceSerializer if self.action == "list" else InvoiceDetailSerializer
+
+    def get_queryset(self):
+        queryset = _invoices(super().get_queryset())
+        if self.action == "list":
+            return queryset
+        lines = BillingItem.objects.select_related(*ITEM_RELATED).order_by(*ITEM_ORDERING)
+        return queryset.select_related("run").prefetch_related(Prefetch("items", queryset=lines),
+                                                               Prefetch("credit_notes", Invoice.objects.only("pk")))
+
+    def _line(self, invoice: Invoice, item_id) -> BillingItem:
+        item = invoice.items.filter(pk=item_id).first()
+        if item is None:
+            raise NotFound(invoicing.NOT_ON_INVOICE_MESSAGE.format(item=item_id, invoice=invoice.label))
+        return item
+
+    @extend_schema(request=None, responses={200: InvoiceDetailSerializer, **WRITE_ERRORS},
+                   description="Post a draft: a gapless number, its lines invoiced and locked for good "
+                               "(409 `invoice_not_draft`). Needs billing.admin.")
+    @action(detail=True, methods=["post"], url_path="post", url_name="post")
+    def post_invoice(self, request, pk=None):
+        return self._respond(invoicing.invoice_post(actor=self.actor, invoice=self.get_object()))
+
+    @extend_schema(request=None, responses={200: InvoiceDetailSerializer, 204: None, **WRITE_ERRORS},
+                   description="Rebuild a draft from its client's current pending items (409 `invoice_not_draft`). "
+                               "204: nothing is left to bill, so the draft was removed.")
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, pk=None):
+        invoice = invoicing.invoice_refresh(actor=self.actor, invoice=self.get_object())
+        return self._respond(invoice) if invoice else Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=CreditSerializer, responses={201: InvoiceDetailSerializer, **WRITE_ERRORS},
+                   description="A posted credit note reversing the chosen lines (all when `items` is left out) of a "
+                               "posted invoice; their sources unlock and are billed again after a recalculation. "
+                               "400 `not_on_invoice`; 409 `invoice_not_posted`, `not_creditable` (already credited). "
+                               "Needs billing.admin.")
+    @action(detail=True, methods=["post"])
+    def credit(self, request, pk=None):
+        invoice = self.get_object()
+        serializer = CreditSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        note = invoicing.invoice_credit(actor=self.actor, invoice=invoice,
+                                        item_ids=serializer.validated_data.get("items") or None)
+        return self._respond(note, status.HTTP_201_CREATED)
+
+    @extend_schema(request=DebitSerializer, responses={201: BillingItemSerializer, **WRITE_ERRORS},
+                   description="A positive adjustment linked to a line of a posted invoice, pending for the next run. "
+                               "400 `not_on_invoice`; 409 `invoice_not_posted`. Needs billing.admin.")
+    @action(detail=True, methods=["post"])
+    def debit(self, request, pk=None):
+        invoice = self.get_object()
+        serializer = DebitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        original = invoice.items.filter(pk=data["item"]).first()
+        if original is None:
+            message = invoicing.NOT_ON_INVOICE_MESSAGE.format(item=data["item"], invoice=invoice.label)
+            raise InvalidInput.for_field("item", message, code="not_on_invoice")
+        debit = invoicing.invoice_debit(actor=self.actor, invoice=invoice, item=original, qty=data["qty"],
+                                        unit_price=data["unit_price"], description=data["description"])
+        return _item_response(debit, status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[ITEM_ID], request=RemoveLineSerializer,
+                   responses={200: BillingItemSerializer, **WRITE_ERRORS},
+                   description="Remove from run: the line goes back to pending (with `void_reason`: void) and its "
+                               "source unlocks; a draft left empty is removed. A line not on the invoice: 404; "
+                               "not a draft: 409 `invoice_not_draft`.")
+    @action(detail=True, methods=["post"], url_path=r"lines/(?P<item_id>[0-9]+)/remove", url_name="remove-line")
+    def remove_line(self, request, pk=None, item_id=None):
+        invoice = self.get_object()
+        item = self._line(invoice, item_id)
+        serializer = RemoveLineSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = invoicing.invoice_remove_line(actor=self.actor, invoice=invoice, item=item,
+                                             void_reason=serializer.validated_data["void_reason"])
+        return _item_response(item)
+
+    @extend_schema(responses=_file("application/pdf"), description="The posted invoice or credit note as a PDF.")
+    @action(detail=True, methods=["get"], content_negotiation_class=DownloadNegotiation)
+    def pdf(self, request, pk=None):
+        invoice = self.get_object()
+        return _download(_exports().invoice_pdf(invoice), kind="pdf", filename=f"{invoice.number}.pdf")
+
+    @extend_schema(parameters=[FORMAT],
+                   responses={**_file("text/csv", OpenApiTypes.STR), (200, "application/json"): OpenApiTypes.OBJECT,
+                              400: error("Unknown `format`.")},
+                   description="The posted invoice or credit note for accounting: one row per line (CSV) or the "
+                               "whole document (JSON). Another `format`: 400 `invalid_choice`.")
+    @action(detail=True, methods=["get"], content_negotiation_class=DownloadNegotiation)
+    def export(self, request, pk=None):
+        invoice = self.get_object()
+        serializer = ExportFormatSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        kind = serializer.validated_data["format"]
+        if kind == "csv":
+            content = _exports().invoice_csv(invoice)
+        else:
+            content = json.dumps(_exports().invoice_json(invoice), cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
+        return _download(content, kind=kind, filename=f"{invoice.number}.{kind}")

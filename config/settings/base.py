@@ -223,6 +223,9 @@ SPECTACULAR_SETTINGS = {
         "ReconciliationTriggerEnum": "billing.choices.RunTrigger",
         "ReconciliationStatusEnum": "billing.choices.RunStatus",
         "BillingLogActionEnum": "billing.choices.LogAction",
+        "BillingRunStatusEnum": "billing.models.BillingRun.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "InvoiceKindEnum": "billing.models.Invoice.Kind",
     },
 }
 

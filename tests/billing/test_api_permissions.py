@@ -1,7 +1,8 @@
 """The billing REST permission matrix: every billing endpoint × anonymous, a plain user, a
 project owner without billing rights, billing.view, billing.manage, billing.admin and a superuser.
 Anonymous is 401; a level below the endpoint's is 403 `missing_permission` and writes nothing;
-each level includes the lower ones. Billing is global: there is no per-object 404 here."""
+each level includes the lower ones. Billing is global: there is no per-object 404 here.
+A route missing from the matrix fails `test_every_billing_operation_is_in_the_matrix`."""
 
 from dataclasses import dataclass
 from datetime import date
@@ -10,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group, Permission
 
+from billing import invoicing, services
 from billing import models as billing
-from billing import services
 from billing.querysets import MISSING_BILLING_PERMISSION_MESSAGE
 from tests.billing.conftest import grant_billing, reconcile
 from tests.factories import (
@@ -45,6 +46,12 @@ class World:
     void: billing.BillingItem
     run: billing.ReconciliationRun    # has an unmatched source and a task id
     log: billing.BillingLog
+    open_run: billing.BillingRun      # October, another client: one draft with two lines
+    draft: billing.Invoice
+    draft_line: billing.BillingItem
+    posted_run: billing.BillingRun    # September, that client: posted
+    posted: billing.Invoice
+    posted_line: billing.BillingItem
 
 
 def build_world() -> World:
@@ -57,15 +64,26 @@ def build_world() -> World:
     TimeEntryFactory(ticket=ticket, work_date=date(2026, 10, 1))
     TimeEntryFactory(ticket=ticket, work_date=date(2026, 10, 2))
     TimeEntryFactory(ticket=TicketFactory(project=orphan), work_date=date(2026, 10, 3))
+    harbour, hvn = ClientFactory(name="Havn AS"), ProjectFactory(key="HVN")
+    ContractFactory(client=harbour, projects=[hvn], valid_from=date(2026, 1, 1))
+    for day in (date(2026, 9, 1), date(2026, 9, 2), date(2026, 10, 1), date(2026, 10, 2)):
+        TimeEntryFactory(ticket=TicketFactory(project=hvn), work_date=day)
     line = services.sales_line_create(actor=root, client=client, date=date(2026, 10, 4), description="Workshop",
                                       qty=Decimal("1"), unit_price=Decimal("100"))
     run = reconcile()
     billing.ReconciliationRun.objects.filter(pk=run.pk).update(task_id="task-1")
-    pending, void = billing.BillingItem.objects.filter(source_type="ticket_time").order_by("pk")
+    pending, void = billing.BillingItem.objects.filter(source_type="ticket_time", client=client).order_by("pk")
     void = services.item_void(actor=root, item=void, reason="Goodwill")
+    log = billing.BillingLog.objects.order_by("pk").first()
+    posted_run = invoicing.run_build(actor=root, period=date(2026, 9, 1), client_ids=[harbour.pk],
+                                     include_prior_periods=False).run
+    posted = invoicing.run_post(actor=root, run=posted_run)[0]
+    open_run = invoicing.run_build(actor=root, period=date(2026, 10, 1), client_ids=[harbour.pk]).run
+    draft = billing.Invoice.objects.get(run=open_run)
     return World(client=client, spare_client=ClientFactory(name="Spare"), contract=contract,
-                 spare_contract=spare_contract, line=line, pending=pending, void=void, run=run,
-                 log=billing.BillingLog.objects.order_by("pk").first())
+                 spare_contract=spare_contract, line=line, pending=pending, void=void, run=run, log=log,
+                 open_run=open_run, draft=draft, draft_line=draft.items.order_by("pk").first(),
+                 posted_run=posted_run, posted=posted, posted_line=posted.items.order_by("pk").first())
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,24 @@ ENDPOINTS = [
     Endpoint("recalculate-status", "get", "recalculate/task-1/", "read", 200),
     Endpoint("settings-read", "get", "settings/", "read", 200),
     Endpoint("settings-change", "patch", "settings/", "admin", 200, {"default_vat_rate": "0.15"}),
+    Endpoint("billing-runs-list", "get", "runs/", "read", 200),
+    Endpoint("billing-runs-retrieve", "get", "runs/{w.open_run.pk}/", "read", 200),
+    Endpoint("billing-runs-build", "post", "runs/", "manage", 201, {"period": "2026-10", "clients": ["{w.client.pk}"]}),
+    Endpoint("billing-runs-delete", "delete", "runs/{w.open_run.pk}/", "manage", 204),
+    Endpoint("billing-runs-post", "post", "runs/{w.open_run.pk}/post/", "admin", 200),
+    Endpoint("billing-runs-export", "get", "runs/{w.posted_run.pk}/export/", "read", 200),
+    Endpoint("invoices-list", "get", "invoices/", "read", 200),
+    Endpoint("invoices-retrieve", "get", "invoices/{w.draft.pk}/", "read", 200),
+    Endpoint("invoices-post", "post", "invoices/{w.draft.pk}/post/", "admin", 200),
+    Endpoint("invoices-refresh", "post", "invoices/{w.draft.pk}/refresh/", "manage", 200),
+    Endpoint("invoices-remove-line", "post", "invoices/{w.draft.pk}/lines/{w.draft_line.pk}/remove/", "manage", 200,
+             {"void_reason": "Goodwill"}),
+    Endpoint("invoices-credit", "post", "invoices/{w.posted.pk}/credit/", "admin", 201,
+             {"items": ["{w.posted_line.pk}"]}),
+    Endpoint("invoices-debit", "post", "invoices/{w.posted.pk}/debit/", "admin", 201,
+             {"item": "{w.posted_line.pk}", "qty": "1", "unit_price": "100", "description": "Extra review"}),
+    Endpoint("invoices-pdf", "get", "invoices/{w.posted.pk}/pdf/", "read", 200),
+    Endpoint("invoices-export", "get", "invoices/{w.posted.pk}/export/", "read", 200),
 ]
 
 
@@ -164,7 +200,10 @@ def snapshot() -> tuple:
             list(billing.BillingItem.objects.values_list("pk", "status")),
             billing.ReconciliationRun.objects.count(), billing.UnmatchedSource.objects.count(),
             billing.BillingLog.objects.count(),
-            (settings.default_vat_rate, settings.manual_recalculation))
+            (settings.default_vat_rate, settings.manual_recalculation),
+            list(billing.BillingRun.objects.values_list("pk", "status")),
+            list(billing.Invoice.objects.values_list("pk", "status", "number", "built_at")),
+            list(billing.BillingItem.objects.values_list("pk", "invoice_id", "run_id", "void_reason")))
 
 
 CASES = [(endpoint, name) for endpoint in ENDPOINTS for name in SUBJECTS]
@@ -190,7 +229,7 @@ def test_billing_permission_matrix(client_for, endpoint, name):
             permission=REQUIRED_PERMISSION[endpoint.needs])
     if status in (401, 403):
         assert snapshot() == before, "a refused request wrote something"
-    elif endpoint.method == "get" and "results" in response.json():
+    elif endpoint.method == "get" and response["Content-Type"] == "application/json" and "results" in response.json():
         assert response.json()["count"] >= 1  # lists show the world to whoever may read it
 
 
