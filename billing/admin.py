@@ -4,31 +4,50 @@ billing.manage, the settings need billing.admin (`billing_allows`, each level in
 lower ones). Every write goes through billing.services, so the contract overlap check, the billing
 lock and reconciliation apply as everywhere else; a refusal becomes an error message and nothing
 is saved. Billing items, reconciliation runs, unmatched sources and the log are read-only records.
+
+The app's index, /admin/billing/, is the billing workbench for whoever may read billing: a month's
+items grouped by client and source, its draft invoices with their stale check, a summary panel,
+and the buttons Recalculate billing, Build draft invoices (with a dry run) and Post invoices.
+Runs and invoices have their own read-only screens whose buttons call billing.invoicing. Every
+button is a POST that needs the billing level of its service (403 otherwise).
 """
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseRedirect
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from core.admin import ServiceAdmin
-from core.errors import ServiceError
+from core.errors import Conflict, InvalidInput, ServiceError
 from tickets.models import Project
 
-from . import guards, periods, services
-from .choices import ItemStatus, RunStatus, SourceType
+from . import guards, invoicing, periods, services
+from .choices import ItemStatus, RunStatus, RunTrigger, SourceType
 from .models import (
+    DEFAULT_TIME_ZONE,
     BillingItem,
     BillingLog,
+    BillingRun,
     BillingSettings,
     Client,
     Contract,
     ContractRate,
+    Invoice,
     ReconciliationRequest,
     ReconciliationRun,
     SalesLine,
@@ -36,6 +55,7 @@ from .models import (
 )
 from .querysets import billing_allows
 from .reconciliation import Scope
+from .selectors import MoneyTotals, totals_by_currency
 
 CONTRACT_OF_OTHER_CLIENT_MESSAGE = "Contract “{contract}” belongs to another client than “{client}”."
 LOCK_BADGES = {ItemStatus.RESERVED: ("Locked (Draft)", "#b45309"), ItemStatus.INVOICED: ("Locked (Posted)", "#1d4ed8")}
@@ -48,7 +68,8 @@ SOURCE_ADMIN = {
     SourceType.EXPENSE: "admin:tickets_expense_change",
     SourceType.CONTRACT_PERIOD: "admin:billing_contract_change",
     SourceType.SALES_ORDER: "admin:billing_salesline_change",
-    SourceType.CREDIT: "admin:billing_billingitem_change",
+    SourceType.CREDIT: "admin:billing_billingitem_change",  # the credited original
+    SourceType.DEBIT: "admin:billing_billingitem_change",  # the original it adjusts
 }
 UNMATCHED_SHOWN = 100
 REFRESH_SECONDS = 2
@@ -60,8 +81,17 @@ def _badge(label: str, colour: str):
 
 
 def status_badge(item: BillingItem):
-    label, colour = LOCK_BADGES.get(item.status, (item.get_status_display(), STATUS_COLOURS.get(item.status)))
+    return status_badge_of(item.status)
+
+
+def status_badge_of(status: str):
+    label, colour = LOCK_BADGES.get(status, (ItemStatus(status).label, STATUS_COLOURS.get(status)))
     return _badge(label, colour or "#6b7280")
+
+
+def refusal(exc: ServiceError, label: str = "") -> str:
+    """A service's refusal as an admin message: its text and its code."""
+    return f"{label + ': ' if label else ''}{exc.message} ({exc.code})"
 
 
 def source_link(source_type: str, source_id: int, label: str):
@@ -77,6 +107,13 @@ def item_link(item: BillingItem | None):
 
 def run_url(run: ReconciliationRun) -> str:
     return reverse("admin:billing_reconciliationrun_change", args=[run.pk])
+
+
+def run_progress(run: ReconciliationRun):
+    if run.status == RunStatus.QUEUED:
+        return "Waiting for a worker"
+    return format_html('<progress value="{}" max="{}"></progress> {} / {} clients', run.processed,
+                       max(run.total, 1), run.processed, run.total)
 
 
 # --- Permissions ----------------------------------------------------------------------------------
@@ -106,6 +143,29 @@ class BillingAdmin(ServiceAdmin):
         """For admin actions declared with permissions=["manage"]."""
         return self.may(request, "manage")
 
+    def has_admin_permission(self, request) -> bool:
+        """For admin actions declared with permissions=["admin"] (billing.admin)."""
+        return self.may(request, "admin")
+
+    def apply_each(self, request, objects, call, done, label=str) -> list:
+        """`call` on each object; a refusal is an error message naming the object, and `done`
+        (the list of what succeeded → text) the success message. Returns what succeeded."""
+        results = []
+        for obj in objects:
+            try:
+                results.append(call(obj))
+            except ServiceError as exc:
+                self.message_user(request, refusal(exc, label(obj)), level=messages.ERROR)
+        if results:
+            self.message_user(request, done(results), level=messages.SUCCESS)
+        return results
+
+    @admin.action(description="Delete selected (each through its rules)")
+    def delete_selected_through_services(self, request, queryset):
+        """As ServiceAdmin's, with each refusal's code in its message."""
+        self.apply_each(request, queryset, lambda obj: self.delete_model(request, obj),
+                        lambda done: f"Deleted {len(done)} object(s).")
+
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
         return queryset if billing_allows(request.user, "read") else queryset.none()
@@ -129,7 +189,7 @@ def start_recalculations(modeladmin, request, scopes: list[tuple[str, dict]]):
             runs.append(services.recalculation_request(actor=request.user,
                                                        scope=services.resolve_scope(**arguments)))
         except ServiceError as exc:
-            modeladmin.message_user(request, f"{label}: {exc.message} ({exc.code})", level=messages.ERROR)
+            modeladmin.message_user(request, refusal(exc, label), level=messages.ERROR)
             if exc.code == "manual_recalculation_disabled":
                 break  # the same answer for every other scope
     if not runs:
@@ -371,15 +431,8 @@ class BillingItemAdmin(RecordAdmin):
         return item_link(getattr(item, "superseded_by", None))
 
     def _each(self, request, queryset, done_label: str, call) -> None:
-        done = 0
-        for item in queryset:
-            try:
-                call(item)
-                done += 1
-            except ServiceError as exc:
-                self.message_user(request, f"{item.source_key}: {exc.message} ({exc.code})", level=messages.ERROR)
-        if done:
-            self.message_user(request, f"{done_label} {done} item(s).", level=messages.SUCCESS)
+        self.apply_each(request, queryset, call, lambda done: f"{done_label} {len(done)} item(s).",
+                        label=attrgetter("source_key"))
 
     @admin.action(description="Void selected items", permissions=["manage"])
     def void_selected(self, request, queryset):
@@ -421,10 +474,7 @@ class ReconciliationRunAdmin(RecordAdmin):
 
     @admin.display(description="Progress")
     def progress_display(self, run):
-        if run.status == RunStatus.QUEUED:
-            return "Waiting for a worker"
-        return format_html('<progress value="{}" max="{}"></progress> {} / {} clients', run.processed,
-                           max(run.total, 1), run.processed, run.total)
+        return run_progress(run)
 
     @admin.display(description="Duration")
     def duration_display(self, run):
@@ -469,6 +519,8 @@ class ReconciliationRunAdmin(RecordAdmin):
             response = start_recalculations(self, request, [("Recalculation", form.scope_arguments())])
             if response is not None:
                 return response
+            if request.POST.get("next"):  # sent from the workbench: show the refusal there
+                return HttpResponseRedirect(safe_next(request, request.path))
         return TemplateResponse(request, "admin/billing/reconciliationrun/recalculate.html", {
             **self.admin_site.each_context(request), "title": "Recalculate billing", "opts": self.opts,
             "form": form,
@@ -528,3 +580,663 @@ class BillingSettingsAdmin(BillingAdmin):
     def save_model(self, request, obj, form, change):
         changes = {name: form.cleaned_data[name] for name in self.fields} if not change else self.changes_from(form)
         obj.pk = services.settings_update(actor=request.user, changes=changes).pk
+
+
+# --- Invoicing: shared by the workbench, runs and invoices -----------------------------------------
+
+WORKBENCH_PAGE_SIZE = 200
+DRAFTS_SHOWN = 20  # the stale check recomputes a draft's lines: only for the drafts on the page
+CONFIRM_ROWS = 100
+RECENT_RECALCULATIONS = 3
+# What the workbench lists: everything but superseded history.
+WORKBENCH_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED, ItemStatus.VOID,
+                      ItemStatus.CREDITED)
+GROUP_ORDER = ("client__name", "client_id", "source_type", "source_date", "pk")
+STALE_COLOUR = "#b91c1c"
+INVOICE_STATUS_COLOURS = {Invoice.Status.DRAFT: "#b45309", Invoice.Status.POSTED: "#1d4ed8"}
+INVOICE_PDF_URL = "/api/billing/invoices/{pk}/pdf/"
+NO_DRAFTS_TO_POST_MESSAGE = "No open run to post for {period}."
+NOTHING_TO_POST_MESSAGE = "There are no draft invoices of {what} to post."
+
+
+def safe_next(request, default: str) -> str:
+    """Where to go after an action: the `next` it was sent with, if it stays on this site."""
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return target
+    return default
+
+
+def stale_badge(reasons: list[str]):
+    return format_html('<span title="{}">{}</span>', "; ".join(reasons), _badge("Stale draft", STALE_COLOUR))
+
+
+def invoice_badge(invoice: Invoice):
+    return _badge(invoice.get_status_display(), INVOICE_STATUS_COLOURS[invoice.status])
+
+
+def invoice_url(invoice: Invoice) -> str:
+    return reverse("admin:billing_invoice_change", args=[invoice.pk])
+
+
+def plain(value: Decimal, places: int = 0) -> str:
+    """A stored decimal without trailing zeros beyond `places`: 2.5000 → 2.5, 1000.0000 → 1000.00."""
+    value = value.normalize()
+    if places and value == value.quantize(Decimal(1).scaleb(-places)):
+        value = value.quantize(Decimal(1).scaleb(-places))
+    return f"{value:f}"
+
+
+def draft_rows(drafts) -> list[list]:
+    """Rows of a confirmation table; `drafts` annotated with line_count and line_total."""
+    return [[draft.label, draft.client.name, draft.currency, draft.line_count, draft.line_total]
+            for draft in drafts[:CONFIRM_ROWS]]
+
+
+DRAFT_HEADERS = ["Draft", "Client", "Currency", "Lines", "Net"]
+
+
+def with_lines(invoices):
+    return invoices.select_related("client").annotate(line_count=Count("items"), line_total=Sum("items__total"))
+
+
+def confirmation(modeladmin, request, *, title: str, intro: str, button: str | None, cancel_url: str,
+                 headers=(), rows=(), notes=(), drop=()):
+    """The page that asks before an action. It posts back everything it was sent (but `drop`),
+    plus confirm, to the same address."""
+    hidden = [(name, value) for name in request.POST if name not in ("csrfmiddlewaretoken", "confirm", *drop)
+              for value in request.POST.getlist(name)]
+    return TemplateResponse(request, "admin/billing/confirm.html", {
+        **modeladmin.admin_site.each_context(request), "title": title, "opts": modeladmin.opts, "intro": intro,
+        "headers": headers, "rows": rows, "notes": notes, "button": button, "cancel_url": cancel_url,
+        "hidden": hidden})
+
+
+def perform(modeladmin, request, action: str, call, *, default_next: str, ask=None):
+    """One button of the invoicing screens: POST only (405), the billing permission `action` (403),
+    the page `ask` returns first unless confirmed, then `call`, which returns the success message (or
+    None when it wrote its own). A ServiceError becomes an error message with its code."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not modeladmin.may(request, action):
+        raise PermissionDenied
+    try:
+        if ask is not None and "confirm" not in request.POST:
+            return ask()
+        done = call()
+    except ServiceError as exc:
+        modeladmin.message_user(request, refusal(exc), level=messages.ERROR)
+    else:
+        if done:
+            modeladmin.message_user(request, done, level=messages.SUCCESS)
+    return HttpResponseRedirect(safe_next(request, default_next))
+
+
+def posted_message(invoices: list[Invoice]) -> str:
+    return f"Posted {len(invoices)} invoice(s): {', '.join(invoice.number for invoice in invoices)}."
+
+
+# --- Workbench filters and reads -----------------------------------------------------------------
+
+def default_period() -> date:
+    zone = BillingSettings.objects.values_list("default_time_zone", flat=True).first() or DEFAULT_TIME_ZONE
+    return periods.current_month(zone)
+
+
+def workbench_url() -> str:
+    return reverse("admin:app_list", kwargs={"app_label": "billing"})
+
+
+@dataclass(frozen=True)
+class BenchFilters:
+    """What the workbench shows and its buttons act on: a month, optionally one client, whether
+    pending items of earlier months are included (on by default), optionally one item status."""
+
+    period: date
+    client_id: int | None = None
+    include_prior: bool = True
+    status: str = ""
+
+    @classmethod
+    def read(cls, data) -> "BenchFilters":
+        """From a GET or POST body; a malformed period is refused (InvalidInput, invalid_period).
+        `prior` is sent as a hidden 0 plus a checkbox 1, so absent means the default (on)."""
+        raw = (data.get("period") or "").strip()
+        try:
+            period = periods.parse_period(raw) if raw else default_period()
+        except ValueError as exc:
+            raise InvalidInput.for_field("period", str(exc), code="invalid_period") from None
+        client, prior, status = data.get("client") or "", data.getlist("prior"), data.get("status") or ""
+        return cls(period=period, client_id=int(client) if client.isdigit() else None,
+                   include_prior=not prior or "1" in prior, status=status if status in WORKBENCH_STATUSES else "")
+
+    @property
+    def label(self) -> str:
+        return f"{self.period:%Y-%m}"
+
+    @property
+    def client_ids(self) -> list[int] | None:
+        return [self.client_id] if self.client_id else None
+
+    def params(self, **extra) -> dict:
+        params = {"period": self.label, "client": self.client_id, "prior": "1" if self.include_prior else "0",
+                  "status": self.status, **extra}
+        return {name: value for name, value in params.items() if value not in ("", None)}
+
+    def url(self) -> str:
+        return f"{workbench_url()}?{urlencode(self.params())}"
+
+    def items(self, user, *, by_status: bool = True):
+        """The month's items (and those on the month's invoices), plus pending items of earlier
+        months with include_prior; superseded history is left out."""
+        scope = Q(period_month=self.period) | Q(invoice__period_month=self.period)
+        if self.include_prior:
+            scope |= Q(period_month__lt=self.period, status=ItemStatus.PENDING)
+        items = BillingItem.objects.visible_to(user).filter(scope, status__in=WORKBENCH_STATUSES)
+        if self.client_id:
+            items = items.filter(client_id=self.client_id)
+        return items.filter(status=self.status) if by_status and self.status else items
+
+    def drafts(self, user):
+        """Draft invoices of the month's open runs."""
+        drafts = Invoice.objects.visible_to(user).filter(
+            status=Invoice.Status.DRAFT, run__status=BillingRun.Status.OPEN, run__period_month=self.period)
+        return drafts.filter(client_id=self.client_id) if self.client_id else drafts
+
+
+def posted_filters(request) -> BenchFilters:
+    return BenchFilters.read(request.POST)
+
+
+def bench_next(request) -> str:
+    """The workbench as the posted filters had it (the form's `next` normally wins)."""
+    try:
+        return posted_filters(request).url()
+    except ServiceError:
+        return workbench_url()
+
+
+def grouped(items, period: date) -> list[dict]:
+    """A page of items (in GROUP_ORDER) as client → source type → rows."""
+    clients = []
+    for _client_id, client_items in groupby(items, key=attrgetter("client_id")):
+        client_items = list(client_items)
+        clients.append({"client": client_items[0].client, "sources": [
+            {"label": SourceType(source_type).label, "rows": [item_row(item, period) for item in rows]}
+            for source_type, rows in groupby(client_items, key=attrgetter("source_type"))]})
+    return clients
+
+
+def item_row(item: BillingItem, period: date) -> dict:
+    return {"item": item, "qty": plain(item.qty), "unit_price": plain(item.unit_price, 2),
+            "badge": status_badge(item), "source": source_link(item.source_type, item.source_id, item.source_key),
+            "prior": item.period_month < period, "removable": item.status == ItemStatus.RESERVED}
+
+
+def status_summary(items) -> list[dict]:
+    """Count and total per status and currency: one query."""
+    order = {status: n for n, status in enumerate(WORKBENCH_STATUSES)}
+    rows = items.order_by().values("status", "currency").annotate(count=Count("pk"), total=Sum("total"))
+    return [{**row, "badge": status_badge_of(row["status"])}
+            for row in sorted(rows, key=lambda row: (order[row["status"]], row["currency"]))]
+
+
+def invoice_summary(user, invoice_id, drafts: list[dict]) -> dict | None:
+    invoice = Invoice.objects.visible_to(user).select_related("client", "run").filter(pk=invoice_id).first()
+    if invoice is None:
+        return None
+    summary = {"invoice": invoice, "badge": invoice_badge(invoice), "url": invoice_url(invoice),
+               "lines": invoice.items.count(), "stale": []}
+    if invoice.status == Invoice.Status.POSTED:
+        return {**summary, "net": invoice.net, "vat": invoice.vat, "gross": invoice.gross,
+                "pdf_url": INVOICE_PDF_URL.format(pk=invoice.pk)}
+    totals = totals_by_currency(invoice.items.all()).get(invoice.currency) or MoneyTotals()
+    stale = next((shown["stale"] for shown in drafts if shown["invoice"].pk == invoice.pk), None)
+    return {**summary, "net": totals.net, "vat": totals.vat, "gross": totals.gross,
+            "stale": invoicing.stale_reasons(invoice) if stale is None else stale,
+            "stale_badge": stale_badge(stale) if stale else None}
+
+
+def workbench_view(site, request):
+    """/admin/billing/ for billing readers. A constant number of queries per page: the items
+    are paginated and grouped within the page, the stale check runs for DRAFTS_SHOWN drafts."""
+    user = request.user
+    try:
+        filters = BenchFilters.read(request.GET)
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
+        data = request.GET.copy()
+        data["period"] = ""
+        filters = BenchFilters.read(data)
+    items = filters.items(user).select_related("client", "invoice").order_by(*GROUP_ORDER)
+    page = Paginator(items, WORKBENCH_PAGE_SIZE).get_page(request.GET.get("page"))
+    drafts = [{"invoice": draft, "badge": invoice_badge(draft), "stale": invoicing.stale_reasons(draft)}
+              for draft in with_lines(filters.drafts(user)).select_related("run").order_by("client__name", "pk")
+              [:DRAFTS_SHOWN]]
+    for shown in drafts:
+        shown["stale_badge"] = stale_badge(shown["stale"]) if shown["stale"] else None
+    drafts_total = filters.drafts(user).count() if len(drafts) == DRAFTS_SHOWN else len(drafts)
+    clients = list(Client.objects.visible_to(user).order_by("name").values_list("pk", "name"))
+    selected = request.GET.get("invoice") or ""
+    query = urlencode(filters.params())
+    app = site.get_app_list(request, "billing")
+    return TemplateResponse(request, "admin/billing/workbench.html", {
+        **site.each_context(request), "title": f"Billing workbench · {filters.label}", "filters": filters,
+        "query": query, "page_query": urlencode(filters.params(invoice=selected)),
+        "scope_fields": [(name, value) for name, value in filters.params().items() if name != "status"],
+        "next": request.get_full_path(), "clients": clients,
+        "client_name": dict(clients).get(filters.client_id, ""),
+        "statuses": [(status.value, status.label) for status in WORKBENCH_STATUSES],
+        "page": page, "page_range": page.paginator.get_elided_page_range(page.number),
+        "groups": grouped(page.object_list, filters.period),
+        "drafts": drafts, "drafts_total": drafts_total,
+        "drafts_url": f"{reverse('admin:billing_invoice_changelist')}?"
+                      + urlencode({"status__exact": "draft", "period_month": filters.period,
+                                   **({"client__id__exact": filters.client_id} if filters.client_id else {})}),
+        "open_runs": list(BillingRun.objects.visible_to(user).filter(status=BillingRun.Status.OPEN,
+                                                                     period_month=filters.period).order_by("pk")),
+        "recalculations": [(run, run_url(run), run_progress(run)) for run in ReconciliationRun.objects.visible_to(user)
+                           .filter(trigger=RunTrigger.MANUAL).order_by("-pk")[:RECENT_RECALCULATIONS]],
+        "selected": invoice_summary(user, selected, drafts) if selected.isdigit() else None,
+        "summary": status_summary(filters.items(user, by_status=False)),
+        "may_manage": billing_allows(user, "manage"), "may_admin": billing_allows(user, "admin"),
+        "billing_models": app[0]["models"] if app else [],
+    })
+
+
+def install_workbench(site: admin.AdminSite) -> None:
+    """Make /admin/billing/ the workbench for users who may read billing; everyone else keeps
+    Django's app index. Done before the site builds its URLs (admin autodiscovery)."""
+    default = site.app_index
+    if getattr(default, "billing_workbench", False):
+        return
+
+    def app_index(request, app_label, extra_context=None):
+        if app_label == BillingItem._meta.app_label and billing_allows(request.user, "read"):
+            return workbench_view(site, request)
+        return default(request, app_label, extra_context)
+
+    app_index.billing_workbench = True
+    site.app_index = app_index
+
+
+install_workbench(admin.site)
+
+
+# --- Billing runs --------------------------------------------------------------------------------
+
+@admin.register(BillingRun)
+class BillingRunAdmin(RecordAdmin):
+    """Runs are built from the workbench; an open run can be posted or deleted (its items go back
+    to pending), a posted one is a record."""
+
+    list_display = ["__str__", "period_display", "status", "include_prior_periods", "invoice_count", "draft_count",
+                    "created_by", "created_at", "posted_at"]
+    list_filter = ["status"]
+    list_select_related = ["created_by"]
+    actions = ["delete_selected_through_services", "post_selected"]
+    fields = ["period_display", "status", "include_prior_periods", "clients_display", "created_by", "created_at",
+              "posted_at", "invoices_table"]
+    change_form_template = "admin/billing/record_change_form.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            invoice_count=Count("invoices"),
+            draft_count=Count("invoices", filter=Q(invoices__status=Invoice.Status.DRAFT)))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.may(request, "manage") and (obj is None or obj.status == BillingRun.Status.OPEN)
+
+    @admin.display(description="Period", ordering="period_month")
+    def period_display(self, run):
+        return f"{run.period_month:%Y-%m}"
+
+    @admin.display(description="Invoices", ordering="invoice_count")
+    def invoice_count(self, run):
+        return run.invoice_count
+
+    @admin.display(description="Drafts", ordering="draft_count")
+    def draft_count(self, run):
+        return run.draft_count
+
+    @admin.display(description="Clients")
+    def clients_display(self, run):
+        if not run.client_ids:
+            return "All active clients"
+        return ", ".join(Client.objects.filter(pk__in=run.client_ids).values_list("name", flat=True))
+
+    @admin.display(description="Invoices")
+    def invoices_table(self, run):
+        invoices = with_lines(run.invoices.order_by("client__name", "pk"))[:CONFIRM_ROWS]
+        rows = format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+                                    "<td>{}</td></tr>", (
+            (invoice_url(invoice), invoice.label, invoice.client.name, invoice_badge(invoice), invoice.currency,
+             invoice.line_count, invoice.gross if invoice.gross is not None else invoice.line_total)
+            for invoice in invoices))
+        all_link = format_html('<a href="{}?run__id__exact={}">All invoices of this run</a>',
+                               reverse("admin:billing_invoice_changelist"), run.pk)
+        return format_html("<table><thead><tr><th>Invoice</th><th>Client</th><th>Status</th><th>Currency</th>"
+                           "<th>Lines</th><th>Amount</th></tr></thead><tbody>{}</tbody></table>{}", rows, all_link)
+
+    def get_deleted_objects(self, objs, request):
+        """What deleting an open run does: its drafts go, its items return to pending (the items
+        protect nothing here, run_delete releases them first)."""
+        runs = list(objs)
+        drafts = Invoice.objects.filter(run__in=runs)
+        items = BillingItem.objects.filter(run__in=runs).count()
+        summary = [f"{run}" for run in runs] + [f"Draft invoice {draft.label}" for draft in drafts[:CONFIRM_ROWS]]
+        return summary, {"billing runs": len(runs), "draft invoices": drafts.count(),
+                         "items back to pending": items}, set(), []
+
+    def delete_model(self, request, obj):
+        released = invoicing.run_delete(actor=request.user, run=obj)
+        self.message_user(request, f"{released} item(s) of {obj} are pending again.", level=messages.INFO)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("build/", wrap(self.build_view), name="billing_billingrun_build"),
+                path("post-period/", wrap(self.post_period_view), name="billing_billingrun_post_period"),
+                path("<path:object_id>/post/", wrap(self.post_view), name="billing_billingrun_post"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        tools = []
+        if run is not None:
+            tools.append({"label": "Workbench", "url": f"{workbench_url()}?period={run.period_month:%Y-%m}"})
+            if run.status == BillingRun.Status.OPEN and self.may(request, "admin"):
+                tools.append({"label": "Post run", "url": reverse("admin:billing_billingrun_post", args=[run.pk]),
+                              "post": True})
+        return super().change_view(request, object_id, form_url, {"object_actions": tools, **(extra_context or {})})
+
+    def _confirm_posting(self, request, drafts, what: str, cancel_url: str):
+        drafts = with_lines(drafts.order_by("client__name", "pk"))
+        count = drafts.count()
+        if not count:
+            raise Conflict(NOTHING_TO_POST_MESSAGE.format(what=what), code="nothing_to_post")
+        more = [f"… and {count - CONFIRM_ROWS} more."] if count > CONFIRM_ROWS else []
+        return confirmation(self, request, title="Post invoices", cancel_url=cancel_url,
+                            intro=f"Post the draft invoices of {what}. Each gets the next number of its series; "
+                                  "a posted invoice can no longer change, only be credited.",
+                            headers=DRAFT_HEADERS, rows=draft_rows(drafts), notes=more,
+                            button=f"Post {count} invoice(s)")
+
+    def _post_runs(self, request, runs):
+        self.apply_each(request, runs, lambda run: invoicing.run_post(actor=request.user, run=run),
+                        lambda done: posted_message([invoice for posted in done for invoice in posted]))
+
+    def build_view(self, request):
+        """Build draft invoices for the workbench's month and client; with dry_run, a preview that
+        builds on confirmation."""
+
+        def build(dry_run: bool = False):
+            filters = posted_filters(request)
+            return filters, invoicing.run_build(actor=request.user, period=filters.period,
+                                                client_ids=filters.client_ids,
+                                                include_prior_periods=filters.include_prior, dry_run=dry_run)
+
+        def preview():
+            filters, result = build(dry_run=True)
+            names = Client.objects.in_bulk([entry["client"] for entry in result.invoices + result.skipped])
+            entries = sorted(result.invoices, key=lambda entry: (names[entry["client"]].name, entry["currency"]))
+            scope = "earlier months included" if filters.include_prior else "this month only"
+            return confirmation(
+                self, request, title=f"Build draft invoices for {filters.label}: preview",
+                intro=(f"A build ({scope}) would make these draft invoices and reserve their items."
+                       if result.invoices else "Nothing to build: no pending items for this scope."),
+                headers=["Client", "Currency", "Items", "Net"],
+                rows=[[names[entry["client"]].name, entry["currency"], entry["items"], entry["net"]]
+                      for entry in entries],
+                notes=[entry["detail"] for entry in result.skipped], drop=["dry_run"],
+                button="Build draft invoices" if result.invoices else None, cancel_url=filters.url())
+
+        def built():
+            _filters, result = build()
+            for entry in result.skipped:
+                self.message_user(request, entry["detail"], level=messages.WARNING)
+            items = sum(entry["items"] for entry in result.invoices)
+            return f"{result.run}: {len(result.invoices)} draft invoice(s), {items} item(s) reserved."
+
+        return perform(self, request, "manage", built, default_next=bench_next(request),
+                       ask=preview if request.POST.get("dry_run") else None)
+
+    def post_period_view(self, request):
+        """Post invoices: every draft of the month's open runs (a run at a time, all or nothing), or
+        with a client filter that client's drafts; after a confirmation."""
+
+        def ask():
+            filters = posted_filters(request)
+            return self._confirm_posting(request, filters.drafts(request.user),
+                                         filters.label, filters.url())
+
+        def post():
+            filters = posted_filters(request)
+            if filters.client_id:
+                self.apply_each(request, filters.drafts(request.user).order_by("pk"),
+                                lambda draft: invoicing.invoice_post(actor=request.user, invoice=draft),
+                                posted_message)
+                return
+            runs = BillingRun.objects.filter(status=BillingRun.Status.OPEN, period_month=filters.period)
+            if not runs.exists():
+                raise Conflict(NO_DRAFTS_TO_POST_MESSAGE.format(period=filters.label), code="nothing_to_post")
+            self._post_runs(request, runs.order_by("pk"))
+
+        return perform(self, request, "admin", post, default_next=bench_next(request), ask=ask)
+
+    def post_view(self, request, object_id):
+        run = self.get_object(request, object_id)
+        if run is None:
+            raise Http404
+        url = reverse("admin:billing_billingrun_change", args=[run.pk])
+        return perform(self, request, "admin", lambda: self._post_runs(request, [run]), default_next=url,
+                       ask=lambda: self._confirm_posting(request, run.invoices.filter(status=Invoice.Status.DRAFT),
+                                                         str(run), url))
+
+    @admin.action(description="Post selected runs", permissions=["admin"])
+    def post_selected(self, request, queryset):
+        if "confirm" not in request.POST:
+            try:
+                return self._confirm_posting(request, Invoice.objects.filter(run__in=queryset,
+                                                                             status=Invoice.Status.DRAFT),
+                                             "the selected runs", request.get_full_path())
+            except ServiceError as exc:
+                self.message_user(request, refusal(exc), level=messages.ERROR)
+                return None
+        self._post_runs(request, queryset.order_by("pk"))
+        return None
+
+
+# --- Invoices ------------------------------------------------------------------------------------
+
+class InvoiceLineInline(admin.TabularInline):
+    """An invoice's lines, read-only."""
+
+    model = BillingItem
+    fk_name = "invoice"
+    fields = ["source_ref", "description", "qty", "unit_price", "total", "vat_rate", "status_display"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = "line"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("source_type", "source_date", "pk")
+
+    @admin.display(description="Source")
+    def source_ref(self, item):
+        return source_link(item.source_type, item.source_id, item.source_key)
+
+    @admin.display(description="Status")
+    def status_display(self, item):
+        return status_badge(item)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return billing_allows(request.user, "read")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(RecordAdmin):
+    """Invoices and credit notes, read-only; post, refresh and credit through the services."""
+
+    list_display = ["__str__", "kind", "client", "currency", "period_display", "status_display", "net", "vat",
+                    "gross", "run", "posted_at"]
+    list_filter = ["status", "kind", "currency"]
+    search_fields = ["number", "client__name"]
+    list_select_related = ["client", "run"]
+    actions = ["post_selected", "refresh_selected", "credit_selected"]
+    inlines = [InvoiceLineInline]
+    change_form_template = "admin/billing/record_change_form.html"
+    fieldsets = [
+        (None, {"fields": ["number", "kind", "state_display", "client", "currency", "period_month", "run",
+                           "credited_invoice"]}),
+        ("Amounts", {"fields": ["net", "vat", "gross"]}),
+        ("History", {"fields": ["built_at", "posted_at", "posted_by", "created_at"]}),
+    ]
+
+    @admin.display(description="Period", ordering="period_month")
+    def period_display(self, invoice):
+        return f"{invoice.period_month:%Y-%m}" if invoice.period_month else "-"
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, invoice):
+        return invoice_badge(invoice)
+
+    @admin.display(description="Status")
+    def state_display(self, invoice):
+        """With the stale check on a draft's own page (it recomputes the lines: not in the list)."""
+        reasons = invoicing.stale_reasons(invoice)
+        if not reasons:
+            return invoice_badge(invoice)
+        return format_html("{} {} {}", invoice_badge(invoice), stale_badge(reasons), "; ".join(reasons))
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("<path:object_id>/post/", wrap(self.post_view), name="billing_invoice_post"),
+                path("<path:object_id>/refresh/", wrap(self.refresh_view), name="billing_invoice_refresh"),
+                path("<path:object_id>/credit/", wrap(self.credit_view), name="billing_invoice_credit"),
+                path("<path:object_id>/remove/<int:item_id>/", wrap(self.remove_line_view),
+                     name="billing_invoice_remove_line"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, object_id)
+        return super().change_view(request, object_id, form_url, {
+            "object_actions": self.object_actions(request, invoice) if invoice else [], **(extra_context or {})})
+
+    def object_actions(self, request, invoice: Invoice) -> list[dict]:
+        def button(name: str, label: str) -> dict:
+            return {"label": label, "url": reverse(f"admin:billing_invoice_{name}", args=[invoice.pk]), "post": True}
+
+        actions = []
+        if invoice.status == Invoice.Status.DRAFT:
+            if self.may(request, "manage"):
+                actions.append(button("refresh", "Refresh"))
+            if self.may(request, "admin"):
+                actions.append(button("post", "Post"))
+            if invoice.run_id:
+                actions.append({"label": "Workbench", "url": f"{workbench_url()}?"
+                                + urlencode({"period": f"{invoice.run.period_month:%Y-%m}",
+                                             "client": invoice.client_id, "invoice": invoice.pk})})
+            return actions
+        if invoice.kind == Invoice.Kind.INVOICE and self.may(request, "admin"):
+            actions.append(button("credit", "Credit all lines"))
+        return [*actions, {"label": "PDF", "url": INVOICE_PDF_URL.format(pk=invoice.pk)}]
+
+    def _visible(self, request, object_id) -> Invoice:
+        invoice = self.get_object(request, object_id)
+        if invoice is None:
+            raise Http404
+        return invoice
+
+    def _confirm(self, request, invoices, title: str, intro: str, button: str, cancel_url: str):
+        invoices = with_lines(invoices.order_by("pk"))
+        rows = [[invoice.label, invoice.client.name, invoice.currency, invoice.line_count,
+                 invoice.net if invoice.net is not None else invoice.line_total] for invoice in invoices[:CONFIRM_ROWS]]
+        return confirmation(self, request, title=title, intro=intro, headers=["Invoice", *DRAFT_HEADERS[1:]],
+                            rows=rows, button=button, cancel_url=cancel_url)
+
+    def _post(self, request, invoice):
+        return invoicing.invoice_post(actor=request.user, invoice=invoice)
+
+    def _credit(self, request, invoice):
+        note = invoicing.invoice_credit(actor=request.user, invoice=invoice)
+        return f"Credit note {note.number} for {invoice.number}: net {note.net} {note.currency}."
+
+    def _refresh(self, request, invoice):
+        refreshed = invoicing.invoice_refresh(actor=request.user, invoice=invoice)
+        if refreshed is None:
+            return f"Refreshed {invoice.label}: no pending items left, so the draft was removed."
+        return f"Refreshed {refreshed.label}: {refreshed.items.count()} line(s)."
+
+    def post_view(self, request, object_id):
+        invoice = self._visible(request, object_id)
+        url = invoice_url(invoice)
+        return perform(self, request, "admin", lambda: posted_message([self._post(request, invoice)]),
+                       default_next=url,
+                       ask=lambda: self._confirm(request, Invoice.objects.filter(pk=invoice.pk), "Post invoice",
+                                                 "Post this draft: it gets the next invoice number and can no longer "
+                                                 "change, only be credited.", "Post", url))
+
+    def credit_view(self, request, object_id):
+        invoice = self._visible(request, object_id)
+        url = invoice_url(invoice)
+        return perform(self, request, "admin", lambda: self._credit(request, invoice), default_next=url,
+                       ask=lambda: self._confirm(request, Invoice.objects.filter(pk=invoice.pk), "Credit invoice",
+                                                 "Make a posted credit note reversing every line of this invoice; "
+                                                 "their sources unlock and are billed again.", "Credit all lines",
+                                                 url))
+
+    def refresh_view(self, request, object_id):
+        invoice = self._visible(request, object_id)
+        return perform(self, request, "manage", lambda: self._refresh(request, invoice),
+                       default_next=reverse("admin:billing_invoice_changelist"))
+
+    def remove_line_view(self, request, object_id, item_id):
+        """Remove from run: the line goes back to pending and its source unlocks."""
+        invoice = self._visible(request, object_id)
+        item = BillingItem.objects.filter(pk=item_id, invoice=invoice).first()
+        if item is None:
+            raise Http404
+
+        def remove():
+            removed = invoicing.invoice_remove_line(actor=request.user, invoice=invoice, item=item)
+            return f"Removed {removed.source_key} from {invoice.label}; it is {removed.get_status_display().lower()}."
+
+        return perform(self, request, "manage", remove, default_next=reverse("admin:billing_invoice_changelist"))
+
+    def _ask_selected(self, request, queryset, title: str, intro: str, button: str):
+        return self._confirm(request, queryset, title, intro, button, request.get_full_path())
+
+    @admin.action(description="Post selected drafts", permissions=["admin"])
+    def post_selected(self, request, queryset):
+        drafts = queryset.filter(status=Invoice.Status.DRAFT)
+        if "confirm" not in request.POST:
+            return self._ask_selected(request, drafts, "Post invoices", "Post these drafts; each gets the next "
+                                      "invoice number.", f"Post {drafts.count()} invoice(s)")
+        self.apply_each(request, drafts.order_by("pk"), lambda invoice: self._post(request, invoice), posted_message)
+        return None
+
+    @admin.action(description="Refresh selected drafts", permissions=["manage"])
+    def refresh_selected(self, request, queryset):
+        self.apply_each(request, queryset.order_by("pk"), lambda invoice: self._refresh(request, invoice),
+                        lambda done: " ".join(done))
+
+    @admin.action(description="Credit all lines of selected invoices", permissions=["admin"])
+    def credit_selected(self, request, queryset):
+        if "confirm" not in request.POST:
+            return self._ask_selected(request, queryset, "Credit invoices", "Make a credit note reversing every "
+                                      "line of each of these posted invoices.", "Credit all lines")
+        self.apply_each(request, queryset.order_by("pk"), lambda invoice: self._credit(request, invoice),
+                        lambda done: " ".join(done))
+        return None
