@@ -261,26 +261,35 @@ class ClientAdmin(BillingAdmin):
         services.client_delete(actor=request.user, client=obj)
 
 
-class ContractRateInline(admin.TabularInline):
-    """The rate card; saved with the contract by the contract service, never on its own."""
+class BillingInline(admin.TabularInline):
+    """Rows shown with their parent to billing readers; `write_action` (None: nobody) edits them."""
 
-    model = ContractRate
-    fields = ["activity", "hourly_rate"]
+    write_action: str | None = "manage"
     extra = 0
-    verbose_name = "rate card line"
-    verbose_name_plural = "rate card (hourly rate per activity; others use the contract's hourly rate)"
+
+    def may_write(self, request) -> bool:
+        return self.write_action is not None and billing_allows(request.user, self.write_action)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return billing_allows(request.user, "read")
 
     def has_add_permission(self, request, obj=None) -> bool:
-        return billing_allows(request.user, "manage")
+        return self.may_write(request)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return billing_allows(request.user, "manage")
+        return self.may_write(request)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return billing_allows(request.user, "manage")
+        return self.may_write(request)
+
+
+class ContractRateInline(BillingInline):
+    """The rate card; saved with the contract by the contract service, never on its own."""
+
+    model = ContractRate
+    fields = ["activity", "hourly_rate"]
+    verbose_name = "rate card line"
+    verbose_name_plural = "rate card (hourly rate per activity; others use the contract's hourly rate)"
 
 
 CONTRACT_FIELDS = ["client", "name", "valid_from", "valid_to", "hourly_rate", "monthly_fee", "timebank_hours",
@@ -1049,14 +1058,14 @@ class BillingRunAdmin(RecordAdmin):
 
 # --- Invoices ------------------------------------------------------------------------------------
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(BillingInline):
     """An invoice's lines, read-only."""
 
     model = BillingItem
     fk_name = "invoice"
+    write_action = None
     fields = ["source_ref", "description", "qty", "unit_price", "total", "vat_rate", "status_display"]
     readonly_fields = fields
-    extra = 0
     can_delete = False
     show_change_link = True
     verbose_name = "line"
@@ -1071,18 +1080,6 @@ class InvoiceLineInline(admin.TabularInline):
     @admin.display(description="Status")
     def status_display(self, item):
         return status_badge(item)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return billing_allows(request.user, "read")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Invoice)

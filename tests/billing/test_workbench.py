@@ -14,6 +14,7 @@ from billing import invoicing, periods
 from billing.admin import DRAFTS_SHOWN, WORKBENCH_PAGE_SIZE
 from billing.choices import ItemStatus, LogAction, RunTrigger, SourceType
 from billing.models import BillingItem, BillingLog, BillingRun, BillingSettings, Invoice, ReconciliationRun, SalesLine
+from tests.billing import test_admin
 from tests.billing.conftest import live_items, reconcile
 from tests.billing.test_admin import login, messages_of, staff
 from tests.factories import ClientFactory, ContractFactory, TimeEntryFactory
@@ -24,22 +25,9 @@ WORKBENCH = "/admin/billing/"
 RUNS = "/admin/billing/billingrun"
 INVOICES = "/admin/billing/invoice"
 OCTOBER, SEPTEMBER = date(2026, 10, 1), date(2026, 9, 1)
+# The staff users of the admin tests: billing.view, billing.manage, billing.admin.
+viewer, manager, billing_admin = test_admin.viewer, test_admin.manager, test_admin.billing_admin
 SCOPE = {"period": "2026-10", "prior": ["0", "1"], "next": f"{WORKBENCH}?period=2026-10"}
-
-
-@pytest.fixture
-def viewer():
-    return staff("view")
-
-
-@pytest.fixture
-def manager():
-    return staff("manage")
-
-
-@pytest.fixture
-def billing_admin():
-    return staff("admin")
 
 
 @pytest.fixture
