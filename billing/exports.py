@@ -67,7 +67,7 @@ class _Document:
             raise Conflict(NOT_POSTED_EXPORT_MESSAGE.format(invoice=invoice.label), code="invoice_not_posted")
         self.invoice = invoice
         self.client = invoice.client
-        self.lines = [_Line(item) for item in invoice.items.select_related("original_item").order_by(*LINE_ORDER)]
+        self.lines = [_Line(item) for item in invoice.items.order_by(*LINE_ORDER)]
         self.posted_local: datetime = invoice.posted_at.astimezone(periods.zone(self.client.time_zone))
         self.totals = totals_by_currency([(line.item.currency, line.item.total, line.item.vat_rate)
                                           for line in self.lines]).get(invoice.currency, MoneyTotals())
