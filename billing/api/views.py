@@ -123,6 +123,13 @@ class BillingViewMixin:
         # List filters must not hide the object of a detail route (e.g. ?status= on void/).
         return super().filter_queryset(queryset) if self.action == "list" else queryset
 
+    def _input(self, serializer_class, data=None) -> dict:
+        """The request body (or `data`) as `serializer_class` validates it; else a 400 with codes."""
+        serializer = serializer_class(data=self.request.data if data is None else data,
+                                      context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
     def _respond(self, instance, code=status.HTTP_200_OK) -> Response:
         """The object as the list shows it (fresh, with its related rows)."""
         instance = self.get_queryset().get(pk=instance.pk)
@@ -246,9 +253,7 @@ class BillingItemViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
         item = self.get_object()
-        serializer = VoidSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        item = services.item_void(actor=self.actor, item=item, reason=serializer.validated_data["reason"])
+        item = services.item_void(actor=self.actor, item=item, reason=self._input(VoidSerializer)["reason"])
         return self._respond(item)
 
     @extend_schema(request=None, responses={200: BillingItemSerializer, **WRITE_ERRORS},
@@ -308,9 +313,7 @@ class RecalculateViewSet(BillingViewMixin, viewsets.GenericViewSet):
                                "everything. Unknown client or contract: 404. Switched off in the settings: 409 "
                                "`manual_recalculation_disabled`.")
     def create(self, request):
-        serializer = RecalculateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self._input(RecalculateSerializer)
         scope = services.resolve_scope(client_id=data.get("client"), contract_id=data.get("contract"),
                                        period=data.get("period"))
         run = services.recalculation_request(actor=self.actor, scope=scope)
@@ -410,9 +413,7 @@ class BillingRunViewSet(BillingViewMixin, mixins.ListModelMixin, mixins.Retrieve
             draft_count=Count("invoices", filter=Q(invoices__status=Invoice.Status.DRAFT)))
 
     def create(self, request):
-        serializer = RunBuildSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self._input(RunBuildSerializer)
         result = invoicing.run_build(actor=self.actor, period=data["period"], client_ids=data.get("clients") or None,
                                      include_prior_periods=data["include_prior_periods"], dry_run=data["dry_run"])
         run = self.get_queryset().get(pk=result.run.pk) if result.run else None
@@ -467,8 +468,9 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
         if self.action == "list":
             return queryset
         lines = BillingItem.objects.select_related(*ITEM_RELATED).order_by(*ITEM_ORDERING)
+        notes = Invoice.objects.only("pk", "credited_invoice")
         return queryset.select_related("run").prefetch_related(Prefetch("items", queryset=lines),
-                                                               Prefetch("credit_notes", Invoice.objects.only("pk")))
+                                                               Prefetch("credit_notes", queryset=notes))
 
     def _line(self, invoice: Invoice, item_id) -> BillingItem:
         item = invoice.items.filter(pk=item_id).first()
@@ -499,10 +501,8 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def credit(self, request, pk=None):
         invoice = self.get_object()
-        serializer = CreditSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        note = invoicing.invoice_credit(actor=self.actor, invoice=invoice,
-                                        item_ids=serializer.validated_data.get("items") or None)
+        items = self._input(CreditSerializer).get("items")
+        note = invoicing.invoice_credit(actor=self.actor, invoice=invoice, item_ids=items or None)
         return self._respond(note, status.HTTP_201_CREATED)
 
     @extend_schema(request=DebitSerializer, responses={201: BillingItemSerializer, **WRITE_ERRORS},
@@ -511,9 +511,7 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def debit(self, request, pk=None):
         invoice = self.get_object()
-        serializer = DebitSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self._input(DebitSerializer)
         original = invoice.items.filter(pk=data["item"]).first()
         if original is None:
             message = invoicing.NOT_ON_INVOICE_MESSAGE.format(item=data["item"], invoice=invoice.label)
@@ -531,10 +529,8 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     def remove_line(self, request, pk=None, item_id=None):
         invoice = self.get_object()
         item = self._line(invoice, item_id)
-        serializer = RemoveLineSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        item = invoicing.invoice_remove_line(actor=self.actor, invoice=invoice, item=item,
-                                             void_reason=serializer.validated_data["void_reason"])
+        reason = self._input(RemoveLineSerializer)["void_reason"]
+        item = invoicing.invoice_remove_line(actor=self.actor, invoice=invoice, item=item, void_reason=reason)
         return _item_response(item)
 
     @extend_schema(responses=_file("application/pdf"), description="The posted invoice or credit note as a PDF.")
@@ -551,9 +547,7 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], content_negotiation_class=DownloadNegotiation)
     def export(self, request, pk=None):
         invoice = self.get_object()
-        serializer = ExportFormatSerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        kind = serializer.validated_data["format"]
+        kind = self._input(ExportFormatSerializer, request.query_params)["format"]
         if kind == "csv":
             content = _exports().invoice_csv(invoice)
         else:
