@@ -53,6 +53,7 @@ from .models import (
     SalesLine,
     UnmatchedSource,
 )
+from .money import money
 from .querysets import billing_allows
 from .reconciliation import Scope
 from .selectors import MoneyTotals, totals_by_currency
@@ -637,13 +638,25 @@ def plain(value: Decimal, places: int = 0) -> str:
     return f"{value:f}"
 
 
-def draft_rows(drafts) -> list[list]:
-    """Rows of a confirmation table; `drafts` annotated with line_count and line_total."""
-    return [[draft.label, draft.client.name, draft.currency, draft.line_count, draft.line_total]
-            for draft in drafts[:CONFIRM_ROWS]]
+INVOICE_HEADERS = ["Invoice", "Client", "Currency", "Lines", "Net"]
 
 
-DRAFT_HEADERS = ["Draft", "Client", "Currency", "Lines", "Net"]
+def listed_net(invoice: Invoice) -> Decimal:
+    """The net of an invoice from with_lines: as posted, or the sum of a draft's lines."""
+    return money(invoice.line_total or Decimal(0)) if invoice.net is None else invoice.net
+
+
+def invoice_totals(invoice: Invoice) -> MoneyTotals:
+    """Net, VAT and gross: as posted, or from a draft's current lines."""
+    if invoice.status == Invoice.Status.POSTED:
+        return MoneyTotals(net=invoice.net, vat=invoice.vat)
+    return totals_by_currency(invoice.items.all()).get(invoice.currency) or MoneyTotals()
+
+
+def invoice_rows(invoices) -> list[list]:
+    """Rows of a confirmation table; `invoices` come from with_lines."""
+    return [[invoice.label, invoice.client.name, invoice.currency, invoice.line_count, listed_net(invoice)]
+            for invoice in invoices[:CONFIRM_ROWS]]
 
 
 def with_lines(invoices):
@@ -787,7 +800,7 @@ def status_summary(items) -> list[dict]:
     """Count and total per status and currency: one query."""
     order = {status: n for n, status in enumerate(WORKBENCH_STATUSES)}
     rows = items.order_by().values("status", "currency").annotate(count=Count("pk"), total=Sum("total"))
-    return [{**row, "badge": status_badge_of(row["status"])}
+    return [{**row, "total": money(row["total"]), "badge": status_badge_of(row["status"])}
             for row in sorted(rows, key=lambda row: (order[row["status"]], row["currency"]))]
 
 
@@ -795,58 +808,70 @@ def invoice_summary(user, invoice_id, drafts: list[dict]) -> dict | None:
     invoice = Invoice.objects.visible_to(user).select_related("client", "run").filter(pk=invoice_id).first()
     if invoice is None:
         return None
+    totals = invoice_totals(invoice)
     summary = {"invoice": invoice, "badge": invoice_badge(invoice), "url": invoice_url(invoice),
-               "lines": invoice.items.count(), "stale": []}
+               "lines": invoice.items.count(), "net": totals.net, "vat": totals.vat, "gross": totals.gross}
     if invoice.status == Invoice.Status.POSTED:
-        return {**summary, "net": invoice.net, "vat": invoice.vat, "gross": invoice.gross,
-                "pdf_url": INVOICE_PDF_URL.format(pk=invoice.pk)}
-    totals = totals_by_currency(invoice.items.all()).get(invoice.currency) or MoneyTotals()
+        return {**summary, "stale": [], "pdf_url": INVOICE_PDF_URL.format(pk=invoice.pk)}
     stale = next((shown["stale"] for shown in drafts if shown["invoice"].pk == invoice.pk), None)
-    return {**summary, "net": totals.net, "vat": totals.vat, "gross": totals.gross,
-            "stale": invoicing.stale_reasons(invoice) if stale is None else stale,
-            "stale_badge": stale_badge(stale) if stale else None}
+    stale = invoicing.stale_reasons(invoice) if stale is None else stale
+    return {**summary, "stale": stale, "stale_badge": stale_badge(stale) if stale else None}
+
+
+def shown_drafts(user, filters: BenchFilters) -> tuple[list[dict], int]:
+    """The first DRAFTS_SHOWN drafts of the month with their stale check, and how many there are."""
+    drafts = with_lines(filters.drafts(user)).select_related("run").order_by("client__name", "pk")[:DRAFTS_SHOWN]
+    shown = []
+    for draft in drafts:
+        stale = invoicing.stale_reasons(draft)
+        shown.append({"invoice": draft, "net": listed_net(draft), "badge": invoice_badge(draft), "stale": stale,
+                      "stale_badge": stale_badge(stale) if stale else None})
+    return shown, filters.drafts(user).count() if len(shown) == DRAFTS_SHOWN else len(shown)
+
+
+def drafts_list_url(filters: BenchFilters) -> str:
+    """The invoice list filtered to the month's drafts (and client)."""
+    params = {"status__exact": Invoice.Status.DRAFT, "period_month": filters.period}
+    if filters.client_id:
+        params["client__id__exact"] = filters.client_id
+    return f"{reverse('admin:billing_invoice_changelist')}?{urlencode(params)}"
+
+
+def workbench_filters(request) -> BenchFilters:
+    try:
+        return BenchFilters.read(request.GET)
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
+        data = request.GET.copy()
+        data["period"] = ""
+        return BenchFilters.read(data)
 
 
 def workbench_view(site, request):
     """/admin/billing/ for billing readers. A constant number of queries per page: the items
     are paginated and grouped within the page, the stale check runs for DRAFTS_SHOWN drafts."""
     user = request.user
-    try:
-        filters = BenchFilters.read(request.GET)
-    except ServiceError as exc:
-        messages.error(request, refusal(exc))
-        data = request.GET.copy()
-        data["period"] = ""
-        filters = BenchFilters.read(data)
+    filters = workbench_filters(request)
     items = filters.items(user).select_related("client", "invoice").order_by(*GROUP_ORDER)
     page = Paginator(items, WORKBENCH_PAGE_SIZE).get_page(request.GET.get("page"))
-    drafts = [{"invoice": draft, "badge": invoice_badge(draft), "stale": invoicing.stale_reasons(draft)}
-              for draft in with_lines(filters.drafts(user)).select_related("run").order_by("client__name", "pk")
-              [:DRAFTS_SHOWN]]
-    for shown in drafts:
-        shown["stale_badge"] = stale_badge(shown["stale"]) if shown["stale"] else None
-    drafts_total = filters.drafts(user).count() if len(drafts) == DRAFTS_SHOWN else len(drafts)
+    drafts, drafts_total = shown_drafts(user, filters)
     clients = list(Client.objects.visible_to(user).order_by("name").values_list("pk", "name"))
     selected = request.GET.get("invoice") or ""
-    query = urlencode(filters.params())
+    recalculations = ReconciliationRun.objects.visible_to(user).filter(trigger=RunTrigger.MANUAL).order_by("-pk")
+    open_runs = BillingRun.objects.visible_to(user).filter(status=BillingRun.Status.OPEN, period_month=filters.period)
     app = site.get_app_list(request, "billing")
     return TemplateResponse(request, "admin/billing/workbench.html", {
         **site.each_context(request), "title": f"Billing workbench · {filters.label}", "filters": filters,
-        "query": query, "page_query": urlencode(filters.params(invoice=selected)),
+        "query": urlencode(filters.params()), "page_query": urlencode(filters.params(invoice=selected)),
         "scope_fields": [(name, value) for name, value in filters.params().items() if name != "status"],
         "next": request.get_full_path(), "clients": clients,
         "client_name": dict(clients).get(filters.client_id, ""),
         "statuses": [(status.value, status.label) for status in WORKBENCH_STATUSES],
         "page": page, "page_range": page.paginator.get_elided_page_range(page.number),
         "groups": grouped(page.object_list, filters.period),
-        "drafts": drafts, "drafts_total": drafts_total,
-        "drafts_url": f"{reverse('admin:billing_invoice_changelist')}?"
-                      + urlencode({"status__exact": "draft", "period_month": filters.period,
-                                   **({"client__id__exact": filters.client_id} if filters.client_id else {})}),
-        "open_runs": list(BillingRun.objects.visible_to(user).filter(status=BillingRun.Status.OPEN,
-                                                                     period_month=filters.period).order_by("pk")),
-        "recalculations": [(run, run_url(run), run_progress(run)) for run in ReconciliationRun.objects.visible_to(user)
-                           .filter(trigger=RunTrigger.MANUAL).order_by("-pk")[:RECENT_RECALCULATIONS]],
+        "drafts": drafts, "drafts_total": drafts_total, "drafts_url": drafts_list_url(filters),
+        "open_runs": list(open_runs.order_by("pk")),
+        "recalculations": [(run, run_url(run), run_progress(run)) for run in recalculations[:RECENT_RECALCULATIONS]],
         "selected": invoice_summary(user, selected, drafts) if selected.isdigit() else None,
         "summary": status_summary(filters.items(user, by_status=False)),
         "may_manage": billing_allows(user, "manage"), "may_admin": billing_allows(user, "admin"),
@@ -921,12 +946,12 @@ class BillingRunAdmin(RecordAdmin):
         rows = format_html_join("", '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
                                     "<td>{}</td></tr>", (
             (invoice_url(invoice), invoice.label, invoice.client.name, invoice_badge(invoice), invoice.currency,
-             invoice.line_count, invoice.gross if invoice.gross is not None else invoice.line_total)
+             invoice.line_count, listed_net(invoice))
             for invoice in invoices))
         all_link = format_html('<a href="{}?run__id__exact={}">All invoices of this run</a>',
                                reverse("admin:billing_invoice_changelist"), run.pk)
         return format_html("<table><thead><tr><th>Invoice</th><th>Client</th><th>Status</th><th>Currency</th>"
-                           "<th>Lines</th><th>Amount</th></tr></thead><tbody>{}</tbody></table>{}", rows, all_link)
+                           "<th>Lines</th><th>Net</th></tr></thead><tbody>{}</tbody></table>{}", rows, all_link)
 
     def get_deleted_objects(self, objs, request):
         """What deleting an open run does: its drafts go, its items return to pending (the items
@@ -967,8 +992,9 @@ class BillingRunAdmin(RecordAdmin):
         more = [f"… and {count - CONFIRM_ROWS} more."] if count > CONFIRM_ROWS else []
         return confirmation(self, request, title="Post invoices", cancel_url=cancel_url,
                             intro=f"Post the draft invoices of {what}. Each gets the next number of its series; "
-                                  "a posted invoice can no longer change, only be credited.",
-                            headers=DRAFT_HEADERS, rows=draft_rows(drafts), notes=more,
+                                  "a posted invoice can no longer change, only be credited. Refresh the drafts "
+                                  "the workbench marks Stale draft first.",
+                            headers=INVOICE_HEADERS, rows=invoice_rows(drafts), notes=more,
                             button=f"Post {count} invoice(s)")
 
     def _post_runs(self, request, runs):
@@ -1097,7 +1123,7 @@ class InvoiceAdmin(RecordAdmin):
     fieldsets = [
         (None, {"fields": ["number", "kind", "state_display", "client", "currency", "period_month", "run",
                            "credited_invoice"]}),
-        ("Amounts", {"fields": ["net", "vat", "gross"]}),
+        ("Amounts", {"fields": ["amounts_display"]}),
         ("History", {"fields": ["built_at", "posted_at", "posted_by", "created_at"]}),
     ]
 
@@ -1108,6 +1134,12 @@ class InvoiceAdmin(RecordAdmin):
     @admin.display(description="Status", ordering="status")
     def status_display(self, invoice):
         return invoice_badge(invoice)
+
+    @admin.display(description="Net / VAT / gross")
+    def amounts_display(self, invoice):
+        totals = invoice_totals(invoice)
+        draft = " (from the draft's current lines)" if invoice.status == Invoice.Status.DRAFT else ""
+        return f"{totals.net} / {totals.vat} / {totals.gross} {invoice.currency}{draft}"
 
     @admin.display(description="Status")
     def state_display(self, invoice):
@@ -1157,11 +1189,9 @@ class InvoiceAdmin(RecordAdmin):
         return invoice
 
     def _confirm(self, request, invoices, title: str, intro: str, button: str, cancel_url: str):
-        invoices = with_lines(invoices.order_by("pk"))
-        rows = [[invoice.label, invoice.client.name, invoice.currency, invoice.line_count,
-                 invoice.net if invoice.net is not None else invoice.line_total] for invoice in invoices[:CONFIRM_ROWS]]
-        return confirmation(self, request, title=title, intro=intro, headers=["Invoice", *DRAFT_HEADERS[1:]],
-                            rows=rows, button=button, cancel_url=cancel_url)
+        return confirmation(self, request, title=title, intro=intro, headers=INVOICE_HEADERS,
+                            rows=invoice_rows(with_lines(invoices.order_by("pk"))), button=button,
+                            cancel_url=cancel_url)
 
     def _post(self, request, invoice):
         return invoicing.invoice_post(actor=request.user, invoice=invoice)
