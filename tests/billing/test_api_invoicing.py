@@ -253,6 +253,8 @@ def test_refusals_on_invoices(api, entries):
     refused(api.post(f"{url}debit/", {**debit, "qty": "0"}), 400, "min_value", "qty")
     refused(api.post(f"{url}debit/", {**debit, "unit_price": "-1"}), 400, "min_value", "unit_price")
     refused(api.post(f"{url}debit/", {**debit, "qty": "abc"}), 400, "invalid", "qty")
+    huge = {**debit, "qty": "9999999999.9999", "unit_price": "9999999999.9999"}  # fits each column, not the total
+    refused(api.post(f"{url}debit/", huge), 400, "total_too_large", "unit_price")
     refused(api.post(f"{url}debit/", {key: value for key, value in debit.items() if key != "description"}), 400,
             "required", "description")
     refused(api.get(f"{url}export/", {"format": "xml"}), 400, "invalid_choice", "format")
