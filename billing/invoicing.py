@@ -42,6 +42,7 @@ CREDIT_NOTE_SERIES = "CN"
 RUN_NOT_OPEN_MESSAGE = "Run {run} is {status}; only an open run can be {what}."
 NOT_DRAFT_MESSAGE = "Invoice {invoice} is {status}; only a draft can be {what}."
 NOT_POSTED_MESSAGE = "Invoice {invoice} is a draft; only a posted invoice can be credited or debited."
+CREDIT_NOTE_MESSAGE = "{invoice} is a credit note; only an invoice can be credited or debited."
 NOT_ON_INVOICE_MESSAGE = "Item {item} is not a line of invoice {invoice}."
 NOT_CREDITABLE_MESSAGE = "Item {item} is {status}; only invoiced lines can be credited."
 NOTHING_TO_BUILD_MESSAGE = "No pending items to bill for {clients} up to {period}."
@@ -318,7 +319,9 @@ def run_post(*, actor, run: BillingRun) -> list[Invoice]:
 
 def _lock_posted(invoice: Invoice) -> Invoice:
     invoice = Invoice.objects.select_for_update().select_related("client").get(pk=invoice.pk)
-    if invoice.status != Invoice.Status.POSTED or invoice.kind != Invoice.Kind.INVOICE:
+    if invoice.kind != Invoice.Kind.INVOICE:
+        raise Conflict(CREDIT_NOTE_MESSAGE.format(invoice=invoice.label), code="not_an_invoice")
+    if invoice.status != Invoice.Status.POSTED:
         raise Conflict(NOT_POSTED_MESSAGE.format(invoice=invoice.label), code="invoice_not_posted")
     return invoice
 

@@ -261,7 +261,7 @@ def test_refusals_on_invoices(api, entries):
 
     note = ok(api.post(f"{url}credit/", {"items": [line.pk]}), 201)
     refused(api.post(f"{url}credit/", {"items": [line.pk]}), 409, "not_creditable")
-    refused(api.post(f"{INVOICES}{note['id']}/credit/"), 409, "invoice_not_posted")
+    refused(api.post(f"{INVOICES}{note['id']}/credit/"), 409, "not_an_invoice")
     for missing in ("999999", "99999999999999999999999", "abc"):
         refused(api.get(f"{INVOICES}{missing}/"), 404, "not_found")
         refused(api.post(f"{INVOICES}{missing}/post/"), 404, "not_found")
