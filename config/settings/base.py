@@ -241,6 +241,13 @@ LOGGING = {
     "loggers": {"celery.app.trace": {"level": "WARNING"}},
 }
 SETTLEMENT_NUMBER_PREFIX = env_str("SETTLEMENT_NUMBER_PREFIX", "ROZ")
+# Who issues the invoices: printed on invoice and credit note PDFs (left out while the name is empty).
+BILLING_COMPANY = {
+    "name": env_str("BILLING_COMPANY_NAME", ""),
+    "org_number": env_str("BILLING_COMPANY_ORG_NUMBER", ""),
+    "address": env_str("BILLING_COMPANY_ADDRESS", ""),
+    "email": env_str("BILLING_COMPANY_EMAIL", ""),
+}
 SETTLEMENT_ATTACHMENT_MAX_BYTES = env_int("SETTLEMENT_ATTACHMENT_MAX_BYTES", 200 * 1024 * 1024)
 SETTLEMENT_ATTACHMENT_MAX_FILES = env_int("SETTLEMENT_ATTACHMENT_MAX_FILES", 10)
 # Uploads larger than this are spooled to disk while the request is parsed, never kept in memory.
