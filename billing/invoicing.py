@@ -33,7 +33,7 @@ from .models import BillingItem, BillingLog, BillingRun, Client, Invoice, Invoic
 from .money import line_total
 from .reconciliation import Scope
 from .selectors import totals_by_currency
-from .services import require_billing
+from .services import require_billing, require_line_fits
 from .sources import ClientScope, matches, registered_sources
 from .triggers import request_reconciliation
 
@@ -391,6 +391,7 @@ def invoice_debit(*, actor, invoice: Invoice, item: BillingItem, qty: Decimal, u
         raise NotFound(NOT_ON_INVOICE_MESSAGE.format(item=item.pk, invoice=invoice.label))
     if qty <= 0 or unit_price < 0 or not description.strip():
         raise InvalidInput("A debit needs a positive quantity, a price and a description.", code="invalid_debit")
+    require_line_fits(qty, unit_price)
     count = BillingItem.objects.filter(source_type=SourceType.DEBIT, original_item=original).count()
     debit = BillingItem.objects.create(
         source_key=f"debit:{original.pk}:{count + 1}", source_type=SourceType.DEBIT, source_id=original.pk,

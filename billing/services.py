@@ -44,8 +44,9 @@ VOID_REASON_REQUIRED_MESSAGE = "Say why the item is not billed."
 MANUAL_DISABLED_MESSAGE = "Manual recalculation is switched off in the billing settings."
 UNKNOWN_OBJECT_MESSAGE = "No {what} with id {pk}."
 OPEN_END = "open"
-MAX_LINE_TOTAL = Decimal(10) ** 14  # what BillingItem.total holds
-LINE_TOO_LARGE_MESSAGE = "Quantity × unit price must stay below 100 000 000 000 000."
+_TOTAL = BillingItem._meta.get_field("total")
+MAX_LINE_TOTAL = Decimal(10) ** (_TOTAL.max_digits - _TOTAL.decimal_places)  # what BillingItem.total holds
+LINE_TOO_LARGE_MESSAGE = "qty × unit_price must stay below {limit}."
 
 
 def require_billing(actor, action: str) -> None:
@@ -182,10 +183,17 @@ def contract_delete(*, actor, contract: Contract) -> None:
 
 # --- Sales lines ------------------------------------------------------------------------------
 
+def require_line_fits(qty: Decimal, unit_price: Decimal) -> None:
+    """Each factor fits its column; their product must fit an item's total too (PostgreSQL would
+    refuse the item, and every later reconciliation of its client with it)."""
+    if abs(line_total(qty, unit_price)) >= MAX_LINE_TOTAL:
+        raise InvalidInput.for_field("unit_price", LINE_TOO_LARGE_MESSAGE.format(limit=MAX_LINE_TOTAL),
+                                     code="total_too_large")
+
+
 def _check_sales_line(line: SalesLine) -> None:
     validate_model(line)
-    if abs(line_total(line.qty, line.unit_price)) >= MAX_LINE_TOTAL:
-        raise InvalidInput.for_field("unit_price", LINE_TOO_LARGE_MESSAGE, code="amount_too_large")
+    require_line_fits(line.qty, line.unit_price)
     if line.contract_id and line.contract.client_id != line.client_id:
         raise InvalidInput.for_field("contract", SALES_LINE_CONTRACT_MESSAGE, code="contract_of_other_client")
 

@@ -26,7 +26,6 @@ from billing.models import (
     SalesLine,
     UnmatchedSource,
 )
-from billing.money import line_total
 from billing.querysets import billing_allows
 from billing.selectors import MoneyTotals, totals_by_currency
 from tickets.api.fields import ProjectReferenceField
@@ -35,9 +34,6 @@ from tickets.models import Project
 
 UNKNOWN_ACTIVITY_MESSAGE = "Unknown activity {activity!r}; use one of: {choices}."
 UNKNOWN_CLIENT_MESSAGE = "No client with id {client}."
-LINE_TOTAL_TOO_LARGE_MESSAGE = "qty × unit_price must stay below {limit}."
-_TOTAL = BillingItem._meta.get_field("total")
-MAX_LINE_TOTAL = Decimal(10) ** (_TOTAL.max_digits - _TOTAL.decimal_places)
 EXPORT_FORMATS = ("csv", "json")
 
 
@@ -447,13 +443,6 @@ class DebitSerializer(serializers.Serializer):
     qty = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal("0.0001"))
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=4, min_value=Decimal("0"))
     description = serializers.CharField(max_length=500)
-
-    def validate(self, data):
-        # Each factor fits its column, their product need not fit the total's (PostgreSQL would refuse it).
-        if line_total(data["qty"], data["unit_price"]) >= MAX_LINE_TOTAL:
-            message = LINE_TOTAL_TOO_LARGE_MESSAGE.format(limit=MAX_LINE_TOTAL)
-            raise serializers.ValidationError({"unit_price": [message]}, code="total_too_large")
-        return data
 
 
 class RemoveLineSerializer(serializers.Serializer):

@@ -1,12 +1,22 @@
 """Fixtures for billing: a project MNX with a ticket, a NOK client in Europe/Oslo (VAT 25 %),
 an owner who logs time, and helpers to reconcile and to read the live items."""
 
+from datetime import date
+
 import pytest
 
 from billing.choices import LIVE_STATUSES
 from billing.models import BillingItem
 from billing.reconciliation import Scope, reconcile_now
-from tests.factories import ClientFactory, ProjectFactory, TicketFactory, UserFactory, grant
+from tests.factories import (
+    ClientFactory,
+    ContractFactory,
+    ProjectFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    UserFactory,
+    grant,
+)
 
 
 @pytest.fixture
@@ -29,6 +39,26 @@ def ticket(mnx):
 @pytest.fixture
 def customer(db):
     return ClientFactory(name="Fjord AS", currency="NOK")
+
+
+@pytest.fixture
+def clerk(db):
+    """Billing staff with every billing permission (billing.admin includes the others)."""
+    return grant_billing(UserFactory(username="bella"), "billing.admin")
+
+
+@pytest.fixture
+def contract(mnx, customer):
+    return ContractFactory(client=customer, projects=[mnx], hourly_rate="1000.00")
+
+
+@pytest.fixture
+def entries(owner, ticket, contract):
+    """Five of the owner's October entries, 1 to 5 hours at 1000 NOK (15000 NOK in all), reconciled."""
+    made = [TimeEntryFactory(ticket=ticket, user=owner, minutes=60 * (n + 1), work_date=date(2026, 10, 5 + n))
+            for n in range(5)]
+    reconcile()
+    return made
 
 
 def reconcile(scope: Scope | None = None, **kwargs):

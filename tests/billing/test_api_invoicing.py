@@ -6,7 +6,6 @@ import io
 import json
 import zipfile
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
@@ -15,8 +14,8 @@ from billing.choices import ItemStatus, SourceType
 from billing.filtersets import INVALID_PERIOD_MESSAGE
 from billing.guards import LOCKED_BY_DRAFT_MESSAGE, LOCKED_BY_INVOICE_MESSAGE
 from billing.models import BillingItem, BillingLog, BillingRun, Invoice
-from tests.billing.conftest import grant_billing, reconcile
-from tests.factories import ClientFactory, ContractFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory
+from tests.billing.conftest import reconcile
+from tests.factories import ClientFactory, ContractFactory, ProjectFactory, TicketFactory, TimeEntryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -26,27 +25,8 @@ OCTOBER = date(2026, 10, 1)
 
 
 @pytest.fixture
-def clerk(db):
-    return grant_billing(UserFactory(username="bella"), "billing.admin")
-
-
-@pytest.fixture
 def api(client_for, clerk):
     return client_for(clerk)
-
-
-@pytest.fixture
-def contract(mnx, customer):
-    return ContractFactory(client=customer, projects=[mnx], hourly_rate=Decimal("1000.00"))
-
-
-@pytest.fixture
-def entries(owner, ticket, contract):
-    """Five of the owner's October entries: 1 to 5 hours at 1000 NOK, 15000 NOK in all."""
-    made = [TimeEntryFactory(ticket=ticket, user=owner, minutes=60 * (n + 1), work_date=date(2026, 10, 5 + n))
-            for n in range(5)]
-    reconcile()
-    return made
 
 
 def line_of(entry) -> BillingItem:

@@ -13,30 +13,12 @@ from billing.choices import ItemStatus
 from billing.guards import LOCKED_BY_DRAFT_MESSAGE
 from billing.models import BillingItem, BillingLog, BillingRun, Invoice
 from core.errors import Conflict
-from tests.billing.conftest import grant_billing, live_items, reconcile
-from tests.factories import ClientFactory, ContractFactory, TimeEntryFactory, UserFactory
+from tests.billing.conftest import live_items, reconcile
+from tests.factories import ClientFactory, TimeEntryFactory
 from tests.helpers import race
 
 D = Decimal
 OCTOBER, NOVEMBER = date(2026, 10, 1), date(2026, 11, 1)
-
-
-@pytest.fixture
-def clerk(db):
-    return grant_billing(UserFactory(username="bella"), "billing.view", "billing.manage", "billing.admin")
-
-
-@pytest.fixture
-def contract(mnx, customer):
-    return ContractFactory(client=customer, projects=[mnx], hourly_rate="1000.00")
-
-
-@pytest.fixture
-def entries(owner, ticket, contract):
-    made = [TimeEntryFactory(ticket=ticket, user=owner, minutes=60 * (n + 1), work_date=date(2026, 10, 5 + n))
-            for n in range(5)]
-    reconcile()
-    return made
 
 
 def _line(entry) -> BillingItem:
