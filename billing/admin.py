@@ -58,7 +58,6 @@ from .querysets import billing_allows
 from .reconciliation import Scope
 from .selectors import MoneyTotals, totals_by_currency
 
-CONTRACT_OF_OTHER_CLIENT_MESSAGE = "Contract “{contract}” belongs to another client than “{client}”."
 LOCK_BADGES = {ItemStatus.RESERVED: ("Locked (Draft)", "#b45309"), ItemStatus.INVOICED: ("Locked (Posted)", "#1d4ed8")}
 STATUS_COLOURS = {ItemStatus.PENDING: "#15803d", ItemStatus.VOID: "#6b7280", ItemStatus.SUPERSEDED: "#6b7280",
                   ItemStatus.CREDITED: "#7c3aed"}
@@ -227,10 +226,11 @@ class RecalculateForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        client, contract = data.get("client"), data.get("contract")
-        if client and contract and contract.client_id != client.pk:
-            raise ValidationError(CONTRACT_OF_OTHER_CLIENT_MESSAGE.format(contract=contract, client=client),
-                                  code="contract_of_other_client")
+        if not self.errors:
+            try:
+                services.resolve_scope(**self.scope_arguments())
+            except ServiceError as exc:
+                raise ValidationError(exc.message, code=exc.code) from None
         return data
 
     def scope_arguments(self) -> dict:

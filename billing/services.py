@@ -43,6 +43,7 @@ ITEM_NOT_VOID_MESSAGE = "Only a void item can be restored; this one is {status}.
 VOID_REASON_REQUIRED_MESSAGE = "Say why the item is not billed."
 MANUAL_DISABLED_MESSAGE = "Manual recalculation is switched off in the billing settings."
 UNKNOWN_OBJECT_MESSAGE = "No {what} with id {pk}."
+SCOPE_CONTRACT_MESSAGE = "Contract {contract} belongs to client {owner}, not to client {client}."
 OPEN_END = "open"
 _TOTAL = BillingItem._meta.get_field("total")
 MAX_LINE_TOTAL = Decimal(10) ** (_TOTAL.max_digits - _TOTAL.decimal_places)  # what BillingItem.total holds
@@ -287,8 +288,14 @@ def resolve_scope(*, client_id: int | None = None, contract_id: int | None = Non
     """A manual scope, with its client/contract checked to exist (404 otherwise)."""
     if client_id is not None and not Client.objects.filter(pk=client_id).exists():
         raise NotFound(UNKNOWN_OBJECT_MESSAGE.format(what="client", pk=client_id))
-    if contract_id is not None and not Contract.objects.filter(pk=contract_id).exists():
-        raise NotFound(UNKNOWN_OBJECT_MESSAGE.format(what="contract", pk=contract_id))
+    if contract_id is not None:
+        owner = Contract.objects.filter(pk=contract_id).values_list("client_id", flat=True).first()
+        if owner is None:
+            raise NotFound(UNKNOWN_OBJECT_MESSAGE.format(what="contract", pk=contract_id))
+        if client_id is not None and owner != client_id:
+            raise InvalidInput.for_field("contract", SCOPE_CONTRACT_MESSAGE.format(contract=contract_id, owner=owner,
+                                                                                   client=client_id),
+                                         code="contract_of_other_client")
     return Scope(client_id=client_id, contract_id=contract_id, period=period)
 
 

@@ -355,3 +355,10 @@ def test_a_contract_scoped_run_reports_sources_that_lost_their_contract(mnx, tic
     run = reconcile(contract_id=contract.pk)
     assert run.superseded == 1 and run.unmatched == 1
     assert run.unmatched_sources.get().source_id == entry.pk
+
+
+def test_a_recalculation_scope_refuses_a_contract_of_another_client(contract, billing_staff):
+    other = type(contract.client).objects.create(name="Other AS", currency="NOK")
+    with pytest.raises(Exception) as refused:
+        billing_services.resolve_scope(client_id=other.pk, contract_id=contract.pk)
+    assert refused.value.code == "contract_of_other_client" and refused.value.status_code == 400

@@ -10,14 +10,13 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing import periods, services
 from billing.choices import RunStatus, RunTrigger
-from billing.models import BillingSettings, Contract, ReconciliationRun
+from billing.models import BillingSettings, ReconciliationRun
 from billing.reconciliation import Scope, reconcile_run, run_create, summary_of
 from billing.tasks import reconcile_billing_task
 from billing.triggers import PUBLISH_RETRY_POLICY
 from core.errors import ServiceError
 
 BAR_WIDTH = 20
-CONTRACT_OF_OTHER_CLIENT_MESSAGE = "Contract {contract} belongs to client {owner}, not to client {client}."
 
 
 def run_page(run: ReconciliationRun) -> str:
@@ -85,11 +84,6 @@ class Command(BaseCommand):
             scope = services.resolve_scope(client_id=client_id, contract_id=contract_id, period=month)
         except ServiceError as exc:
             raise CommandError(exc.message) from None
-        if client_id is not None and contract_id is not None:
-            owner = Contract.objects.values_list("client_id", flat=True).get(pk=contract_id)
-            if owner != client_id:
-                raise CommandError(CONTRACT_OF_OTHER_CLIENT_MESSAGE.format(contract=contract_id, owner=owner,
-                                                                           client=client_id))
         return scope
 
     def enqueue(self, scope: Scope) -> ReconciliationRun:
