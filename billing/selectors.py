@@ -7,14 +7,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from tickets.models import TimeEntry
 
 from .choices import ItemStatus, SourceType
-from .models import BillingItem
+from .models import BillingItem, Invoice
 from .money import line_vat, money
+
+# How billing items are listed everywhere (API, MCP): their related rows joined, in this order.
+ITEM_RELATED = ("project", "ticket__project", "superseded_by")
+ITEM_ORDERING = ("client_id", "period_month", "source_type", "source_date", "id")
 
 BILLED_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED)
 TICKET_SOURCES = (SourceType.TICKET_TIME, SourceType.TIMEBANK, SourceType.EXPENSE)
@@ -97,3 +101,20 @@ def totals_by_currency(items) -> dict[str, MoneyTotals]:
         totals[currency].net += total
         totals[currency].vat += line_vat(total, vat_rate)
     return dict(totals)
+
+
+def items_for_list(queryset):
+    return queryset.select_related(*ITEM_RELATED).order_by(*ITEM_ORDERING)
+
+
+def invoices_for_list(queryset):
+    """Invoices as lists show them: client, poster and line count in the same query."""
+    return queryset.select_related("client", "posted_by").annotate(line_count=Count("items"))
+
+
+def invoices_with_lines(queryset):
+    """Invoices as their detail shows them: also their run, lines and credit notes."""
+    lines = items_for_list(BillingItem.objects.all())
+    notes = Invoice.objects.only("pk", "credited_invoice")
+    return invoices_for_list(queryset).select_related("run").prefetch_related(
+        Prefetch("items", queryset=lines), Prefetch("credit_notes", queryset=notes))

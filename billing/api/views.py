@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
@@ -48,6 +48,7 @@ from billing.models import (
     SalesLine,
 )
 from billing.querysets import MISSING_BILLING_PERMISSION_MESSAGE, billing_allows, required_billing_permission
+from billing.selectors import ITEM_ORDERING, ITEM_RELATED, invoices_for_list, invoices_with_lines
 from core.api.schema import READ_ERRORS, WRITE_ERRORS, error
 from core.errors import InvalidInput, NotFound
 
@@ -229,10 +230,6 @@ class SalesLineViewSet(ServiceModelViewSet):
     ordering = ("-date", "-id")
 
 
-ITEM_RELATED = ("project", "ticket__project", "superseded_by")
-ITEM_ORDERING = ("client_id", "period_month", "source_type", "source_date", "id")
-
-
 def _item_response(item: BillingItem, code=status.HTTP_200_OK) -> Response:
     item = BillingItem.objects.select_related(*ITEM_RELATED).get(pk=item.pk)
     return Response(BillingItemSerializer(item).data, status=code)
@@ -375,11 +372,6 @@ def _file(media_type: str, schema=OpenApiTypes.BINARY, conflict: str = "A draft 
     return {(200, media_type): schema, **BILLING_READ_ERRORS, 409: error(conflict)}
 
 
-def _invoices(queryset):
-    """Invoices as the list shows them: client, poster and line count in the same query."""
-    return queryset.select_related("client", "posted_by").annotate(line_count=Count("items"))
-
-
 FORMAT = OpenApiParameter("format", str, enum=EXPORT_FORMATS, default="csv", description="File format.")
 ITEM_ID = OpenApiParameter("item_id", int, OpenApiParameter.PATH, description="Id of the invoice line.")
 
@@ -417,7 +409,7 @@ class BillingRunViewSet(BillingViewMixin, mixins.ListModelMixin, mixins.Retrieve
         result = invoicing.run_build(actor=self.actor, period=data["period"], client_ids=data.get("clients") or None,
                                      include_prior_periods=data["include_prior_periods"], dry_run=data["dry_run"])
         run = self.get_queryset().get(pk=result.run.pk) if result.run else None
-        drafts = _invoices(Invoice.objects.filter(run=run)).order_by("client__name", "currency") if run else []
+        drafts = invoices_for_list(Invoice.objects.filter(run=run)).order_by("client__name", "currency") if run else []
         payload = {"dry_run": result.dry_run, "run": run, "plan": result.invoices, "drafts": drafts,
                    "skipped": result.skipped}
         code = status.HTTP_200_OK if result.dry_run else status.HTTP_201_CREATED
@@ -432,7 +424,8 @@ class BillingRunViewSet(BillingViewMixin, mixins.ListModelMixin, mixins.Retrieve
     @action(detail=True, methods=["post"], url_path="post", url_name="post")
     def post_run(self, request, pk=None):
         posted = invoicing.run_post(actor=self.actor, run=self.get_object())
-        invoices = _invoices(Invoice.objects.filter(pk__in=[invoice.pk for invoice in posted])).order_by("number")
+        posted_ids = [invoice.pk for invoice in posted]
+        invoices = invoices_for_list(Invoice.objects.filter(pk__in=posted_ids)).order_by("number")
         payload = {"run": self.get_queryset().get(pk=pk), "invoices": invoices}
         return Response(RunPostedSerializer(payload).data)
 
@@ -464,13 +457,8 @@ class InvoiceViewSet(BillingViewMixin, viewsets.ReadOnlyModelViewSet):
         return InvoiceSerializer if self.action == "list" else InvoiceDetailSerializer
 
     def get_queryset(self):
-        queryset = _invoices(super().get_queryset())
-        if self.action == "list":
-            return queryset
-        lines = BillingItem.objects.select_related(*ITEM_RELATED).order_by(*ITEM_ORDERING)
-        notes = Invoice.objects.only("pk", "credited_invoice")
-        return queryset.select_related("run").prefetch_related(Prefetch("items", queryset=lines),
-                                                               Prefetch("credit_notes", queryset=notes))
+        queryset = super().get_queryset()
+        return invoices_for_list(queryset) if self.action == "list" else invoices_with_lines(queryset)
 
     def _line(self, invoice: Invoice, item_id) -> BillingItem:
         item = invoice.items.filter(pk=item_id).first()

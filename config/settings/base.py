@@ -250,6 +250,12 @@ BILLING_COMPANY = {
 }
 SETTLEMENT_ATTACHMENT_MAX_BYTES = env_int("SETTLEMENT_ATTACHMENT_MAX_BYTES", 200 * 1024 * 1024)
 SETTLEMENT_ATTACHMENT_MAX_FILES = env_int("SETTLEMENT_ATTACHMENT_MAX_FILES", 10)
+
+# MCP server (config/mcp.py). Attachments travel as base64 inside JSON-RPC and are held in memory
+# whole, so the MCP cap is lower than the file limit; larger files go through the REST upload.
+MCP_ATTACHMENT_MAX_BYTES = min(env_int("MCP_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024), SETTLEMENT_ATTACHMENT_MAX_BYTES)
+# Host headers /mcp/ answers (DNS-rebinding protection); defaults to Django's ALLOWED_HOSTS.
+MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS", ",".join(ALLOWED_HOSTS))
 # Uploads larger than this are spooled to disk while the request is parsed, never kept in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_HANDLERS = [

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *
-from .base import STORAGES
+from .base import DATABASES, STORAGES
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -16,3 +16,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 
 # Tests run tasks in-process unless a test starts a real worker (tests/core/test_services.py).
 CELERY_TASK_ALWAYS_EAGER = True
+
+# Tests serve ASGI (the MCP endpoint) from threads of the test process; their database connections
+# must close after each request, or the test database cannot be flushed and dropped.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

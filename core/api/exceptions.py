@@ -39,7 +39,7 @@ def _first_code(details: Any) -> str | None:
     return None
 
 
-def _validation_payload(exc: exceptions.ValidationError) -> dict[str, Any]:
+def validation_payload(exc: exceptions.ValidationError) -> dict[str, Any]:
     detail = exc.detail
     if isinstance(detail, list):
         detail = {"non_field_errors": detail}
@@ -70,7 +70,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = _validation_payload(exc)
+        response.data = validation_payload(exc)
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
         code = getattr(detail, "code", None) or exc.default_code

@@ -26,7 +26,7 @@ STATUS = {
 PDF = b"%PDF-1.4\nmatrix"
 
 
-def _world(role, own):
+def build_settlement_world(role, own):
     actor, home, away, keeper = matrix_projects(role)
     project = home if own else away
     settlement = services.settlement_create(actor=keeper, name="S", period_start=date(2026, 10, 1),
@@ -72,7 +72,7 @@ def _request(client, action, project, settlement, linked, free):
     }[action]()
 
 
-def _state():
+def settlement_state():
     return (list(Settlement.objects.values_list("pk", "name", "status", "is_active")),
             SettlementEvent.objects.count(), list(SettlementAttachment.objects.values_list("pk", "state")),
             list(SettlementShareLink.objects.values_list("pk", "revoked_at")))
@@ -82,7 +82,7 @@ def _state():
 def test_settlement_permission_matrix(case, client_for):
     action, role, own = case
     outcome = expected_settlement(action, role, own=own)
-    actor, project, settlement, linked, free = _world(role, own)
+    actor, project, settlement, linked, free = build_settlement_world(role, own)
     client = client_for(actor)
     if action == "list":
         response = client.get("/api/settlements/")
@@ -92,14 +92,14 @@ def test_settlement_permission_matrix(case, client_for):
         ids = [row["id"] for row in response.json()["results"]]
         assert (settlement.pk in ids) is (outcome == OK)
         return
-    before = _state()
+    before = settlement_state()
     response = _request(client, action, project, settlement, linked, free)
     if outcome == UNAUTHENTICATED:
         assert response.status_code == 401
     else:
         assert response.status_code == STATUS[action][outcome], response.content
     if outcome != OK:
-        assert _state() == before, "a refused request wrote something"
+        assert settlement_state() == before, "a refused request wrote something"
         if outcome == HIDDEN and action == "create":
             assert response.json()["code"] == "does_not_exist"
 
