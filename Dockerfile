@@ -1,5 +1,6 @@
 # Production image. The same image runs every application service of docker-compose.yml:
-# gunicorn (default CMD), the one-shot `migrate`, the Celery worker and Celery beat.
+# uvicorn serving config.asgi (Django and the MCP endpoint, the default CMD), the one-shot
+# `migrate`, the Celery worker and Celery beat.
 # No HEALTHCHECK here on purpose: worker and beat serve no HTTP; compose checks `web` itself.
 FROM python:3.11-slim
 
@@ -32,13 +33,12 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.production \
 
 USER app
 
-# gunicorn reads WEB_CONCURRENCY as its worker count and GUNICORN_CMD_ARGS as extra flags
-# (a generous timeout: attachments up to 200 MB pass through the sync workers). Override
-# either at run time; flags in CMD below win over GUNICORN_CMD_ARGS, so only bind/log are there.
+# uvicorn reads WEB_CONCURRENCY as its worker count and FORWARDED_ALLOW_IPS as the proxies whose
+# X-Forwarded-* headers it trusts. The MCP endpoint is stateless, so any worker answers any call.
+# (config.wsgi with gunicorn still works for Django alone, without /mcp/.)
 ENV DJANGO_SETTINGS_MODULE=config.settings.production \
-    WEB_CONCURRENCY=3 \
-    GUNICORN_CMD_ARGS="--timeout 120"
+    WEB_CONCURRENCY=3
 
 EXPOSE 8000
 
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

@@ -24,9 +24,10 @@ demo: migrate
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_billing_demo
 
-# Embedded default: SQLite, local files, in-process tasks, demo data.
+# Embedded default: SQLite, local files, in-process tasks, demo data. config.asgi serves Django
+# and the MCP endpoint (/mcp/) together.
 run: demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 # Whole suite. Uses DATABASE_URL / REDIS_URL / S3_ENDPOINT_URL when set; skips (and says why) otherwise.
 test: venv

@@ -15,6 +15,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after django.setup() above)
 
 from config.mcp import HTTP_PATH, http_app  # noqa: E402
+from core.uploads import limit_request_body  # noqa: E402
 
 if settings.DEBUG:
     # What runserver does for WSGI: serve static files (the admin's CSS) in development.
@@ -22,6 +23,7 @@ if settings.DEBUG:
 
     django_application = ASGIStaticFilesHandler(django_application)
 
+django_application = limit_request_body(django_application)
 mcp_application = http_app()
 
 

@@ -1,5 +1,7 @@
 """Upload handling: refuse oversized uploads while the body streams in, before they fill a disk."""
 
+import json
+
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
@@ -40,3 +42,48 @@ class SizeLimitedUploadHandler(FileUploadHandler):
 
     def file_complete(self, file_size):
         return None
+
+
+REQUEST_TOO_LARGE_MESSAGE = "The request is larger than the {limit} MB a file may have; nothing was saved."
+
+
+def limit_request_body(app):
+    """ASGI middleware for Django's requests. Django's ASGI handler reads a whole body to disk
+    before any view runs, so views cannot refuse an oversized upload early as they do under
+    WSGI; this answers 413 from the Content-Length, or as soon as a body without one grows past
+    the limit, and tells Django the client went away."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        limit = max_upload_bytes() + MULTIPART_SLACK
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > limit:
+            return await _refuse(send)
+        received = 0
+        refused = False
+
+        async def counting_receive():
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            received += len(message.get("body", b""))
+            if message["type"] == "http.request" and received > limit:
+                refused = True
+                await _refuse(send)
+                return {"type": "http.disconnect"}
+            return message
+
+        return await app(scope, counting_receive, send)
+
+    return guarded
+
+
+async def _refuse(send) -> None:
+    limit = max_upload_bytes() // (1024 * 1024)
+    body = json.dumps({"code": "file_too_large", "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit)}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

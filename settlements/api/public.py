@@ -15,7 +15,7 @@ from core.api.schema import error
 from settlements import services
 from settlements.models import SettlementAcceptance, SettlementAttachment
 
-from .downloads import attachment_response
+from .downloads import attachment_response, served_over_asgi
 from .serializers import AcceptanceSerializer, PublicSettlementSerializer
 
 NOT_FOUND = {404: error("Unknown, revoked or expired link, or a draft settlement.")}
@@ -76,4 +76,5 @@ class PublicAttachmentView(PublicView):
         """Download an attachment of the shared settlement."""
         settlement, _ = services.shared_settlement(token)
         attachment = get_object_or_404(SettlementAttachment, pk=attachment_id, settlement=settlement)
-        return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"))
+        return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"),
+                                   asgi=served_over_asgi(request))

@@ -20,7 +20,7 @@ from settlements.filtersets import SettlementFilter
 from settlements.models import SettlementAttachment, SettlementProject, SettlementShareLink
 from tickets.models import Ticket
 
-from .downloads import attachment_response
+from .downloads import attachment_response, served_over_asgi
 from .serializers import (
     AttachmentSerializer,
     AttachmentUploadSerializer,
@@ -121,7 +121,8 @@ class SettlementFilesMixin:
     def download(self, request, pk=None, attachment_id=None):
         """Stream the file: inline preview for PDF and images with `?inline=1`, else a download."""
         attachment = self._attachment(self.get_object(), attachment_id)
-        return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"))
+        return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"),
+                                   asgi=served_over_asgi(request))
 
     @extend_schema(methods=["GET"], responses=_ok(ShareLinkSerializer(many=True), READ_ERRORS))
     @extend_schema(methods=["POST"], request=ShareLinkSerializer,
