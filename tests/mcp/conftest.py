@@ -22,6 +22,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from rbac import services as rbac_services
+from tests.settlements.conftest import isolated_storage  # noqa: F401  (autouse: a storage location per test)
 
 
 class SyncClient:
@@ -96,10 +97,7 @@ def stdio_parameters(token: str | None) -> StdioServerParameters:
     url = (f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/"
            f"{database['NAME']}")
     env = {"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONPATH": str(settings.BASE_DIR)}
-    for name in ("S3_ENDPOINT_URL", "S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "REDIS_URL",
-                 "MEDIA_ROOT"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    env.update({name: value for name, value in os.environ.items() if name.startswith("S3_") or name == "REDIS_URL"})
     if token is not None:
         env["MCP_API_TOKEN"] = token
     return StdioServerParameters(command=sys.executable, args=["manage.py", "mcp"], env=env, cwd=settings.BASE_DIR)

@@ -64,6 +64,19 @@ def assert_outcome(result, outcome: str, *, create: bool = False) -> None:
         assert payload["status"] == {HIDDEN: 404, DENIED: 403}[outcome], payload
 
 
+def assert_case(result, outcome: str, *, action: str, listed: tuple[str, object], unchanged) -> None:
+    """A list holds the case's object exactly when the role may read it (`listed`: the row field
+    and value naming it); any other call answers as the matrix says, and a refusal writes nothing."""
+    if action == "list" and outcome != UNAUTHENTICATED:
+        field, value = listed
+        assert not result.is_error, result.structured_content
+        assert (value in [row[field] for row in result.structured_content["results"]]) is (outcome == OK)
+        return
+    assert_outcome(result, outcome, create=action == "create")
+    if outcome != OK:
+        assert unchanged(), "a refused call wrote something"
+
+
 # --- Settlements --------------------------------------------------------------------------
 
 def _settlement_arguments(world) -> dict:
@@ -105,14 +118,8 @@ def test_settlement_tools_follow_the_settlement_matrix(case):
     tool, arguments = _settlement_arguments(world)[action]
     before = settlement_state()
     result = call(world[0], tool, arguments)
-    if action == "list" and outcome != UNAUTHENTICATED:
-        assert not result.is_error
-        ids = [row["id"] for row in result.structured_content["results"]]
-        assert (world[2].pk in ids) is (outcome == OK)
-        return
-    assert_outcome(result, outcome, create=action == "create")
-    if outcome != OK:
-        assert settlement_state() == before, "a refused call wrote something"
+    assert_case(result, outcome, action=action, listed=("id", world[2].pk),
+                unchanged=lambda: settlement_state() == before)
 
 
 # --- Tickets ------------------------------------------------------------------------------
@@ -145,14 +152,8 @@ def test_ticket_tools_follow_the_ticket_matrix(case):
     tool, arguments = _ticket_arguments(world)[(resource, action)]
     before = _ticket_rows()
     result = call(world.actor, tool, arguments)
-    if action == "list" and outcome != UNAUTHENTICATED:
-        assert not result.is_error
-        keys = [row["key"] for row in result.structured_content["results"]]
-        assert (world.ticket.key in keys) is (outcome == OK)
-        return
-    assert_outcome(result, outcome, create=action == "create")
-    if outcome != OK:
-        assert _ticket_rows() == before, "a refused call wrote something"
+    assert_case(result, outcome, action=action, listed=("key", world.ticket.key),
+                unchanged=lambda: _ticket_rows() == before)
 
 
 # --- Billing ------------------------------------------------------------------------------
