@@ -118,7 +118,7 @@ class BillingItemFilter(django_filters.FilterSet):
 
     def filter_ticket(self, queryset, name, value):
         text = value.strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             # Items outlive their tickets (no database constraint): an id matches as given.
             return queryset.filter(ticket_id=int(text)) if int(text) <= MAX_ID else queryset.none()
         return queryset.filter(ticket_id__in=Ticket.objects.by_key(text).values("pk"))

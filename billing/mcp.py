@@ -104,8 +104,9 @@ def recalculate_billing(
 
 @mcp_tool(read_only=True)
 def get_recalculation(*, actor,
-                      task_id: Annotated[str, Field(max_length=64, description="task_id from "
-                                                                              "recalculate_billing.")]) -> ToolResult:
+                      task_id: Annotated[str, Field(pattern=r"^[-\w]{1,64}$", description="task_id from "
+                                                                                         "recalculate_billing.")]
+                      ) -> ToolResult:
     """The status, progress and counts (created, superseded, unchanged, skipped) of a recalculation.
     Needs billing.view."""
     services.require_billing(actor, "read")
@@ -154,7 +155,8 @@ def get_invoice(*, actor, invoice: InvoiceRef) -> ToolResult:
     services.require_billing(actor, "read")
     text = str(invoice).strip()
     queryset = invoices_with_lines(Invoice.objects.visible_to(actor, "read"))
-    found = (queryset.filter(pk=int(text)) if text.isdigit() else queryset.filter(number__iexact=text)).first()
+    by_id = text.isascii() and text.isdigit()
+    found = (queryset.filter(pk=int(text)) if by_id else queryset.filter(number__iexact=text)).first()
     if found is None:
         raise NotFound(NOT_FOUND_MESSAGE)
     data = serialize(InvoiceDetailSerializer, found, actor=actor)

@@ -11,11 +11,13 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.http.request import split_domain_port, validate_host
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
@@ -24,6 +26,8 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.responses import PlainTextResponse
 
 from core.mcp import TOOLS, ToolResult, ToolSpec, error_payload
 from rbac.authentication import INVALID_TOKEN_MESSAGE, user_for_token
@@ -43,6 +47,7 @@ HTTP_PATH = "/mcp"
 SERVER_ERROR_MESSAGE = "The server failed to carry out this tool; the failure was logged."
 INVALID_ARGUMENTS_MESSAGE = "The arguments are invalid; see `errors`."
 UNKNOWN_TOOL_MESSAGE = "There is no tool named {name!r}."
+NUL_MESSAGE = "Arguments may not contain NUL characters."
 # pydantic's error types, in the REST API's vocabulary where one exists.
 ARGUMENT_CODES = {"missing": "required", "literal_error": "invalid_choice", "enum": "invalid_choice",
                   "extra_forbidden": "unknown_field"}
@@ -55,7 +60,8 @@ ActorLookup = Callable[[Context], Any]
 def success_result(result: ToolResult) -> CallToolResult:
     """Structured content for programs; the summary and the same data as JSON text for clients
     that show the model only text blocks."""
-    text = json.dumps(result.data, ensure_ascii=False)
+    shown = {key: value for key, value in result.data.items() if key not in result.structured_only}
+    text = json.dumps(shown, ensure_ascii=False)
     return CallToolResult(content=[TextContent(text=result.summary), TextContent(text=text)],
                           structured_content=result.data)
 
@@ -78,11 +84,20 @@ def arguments_error(exc: ValidationError) -> dict[str, Any]:
 
 # --- Tools --------------------------------------------------------------------------------
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _call(spec: ToolSpec, lookup_actor: ActorLookup, ctx: Context, arguments: dict[str, Any], *,
           own_connection: bool = True) -> CallToolResult:
-    if own_connection:
-        close_old_connections()
     try:
+        if any(_has_nul(value) for value in arguments.values()):
+            # As the REST API's middleware does: PostgreSQL cannot store or compare them.
+            return error_result({"code": "null_character", "detail": NUL_MESSAGE, "status": 400})
         actor = lookup_actor(ctx)
         if actor is None:
             return error_result({"code": "invalid_token", "detail": INVALID_TOKEN_MESSAGE, "status": 401})
@@ -94,7 +109,8 @@ def _call(spec: ToolSpec, lookup_actor: ActorLookup, ctx: Context, arguments: di
         return error_result(payload)
     finally:
         if own_connection:
-            close_old_connections()
+            # The SDK's worker threads live on; a connection kept per idle thread would add up.
+            connections.close_all()
 
 
 def _mcp_function(spec: ToolSpec, lookup_actor: ActorLookup, *, inline: bool) -> Callable[..., Any]:
@@ -163,11 +179,10 @@ def build_server(lookup_actor: ActorLookup, *, inline: bool = False, **options) 
 # --- Streamable HTTP ----------------------------------------------------------------------
 
 def _token_principal(plain: str) -> AccessToken | None:
-    close_old_connections()
     try:
         user, token = user_for_token(plain)
     finally:
-        close_old_connections()
+        connections.close_all()
     if user is None:
         return None
     expires = int(token.expires_at.timestamp()) if token.expires_at else None
@@ -191,20 +206,37 @@ def http_actor(ctx: Context):
     return get_user_model().objects.filter(pk=int(user.access_token.subject), is_active=True).first()
 
 
-def transport_security() -> TransportSecuritySettings:
-    """DNS-rebinding protection with the hosts Django serves (MCP_ALLOWED_HOSTS); `*` turns it off."""
-    hosts = list(settings.MCP_ALLOWED_HOSTS)
-    if "*" in hosts:
-        return TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    allowed_hosts = [pattern for host in hosts for pattern in (host, f"{host}:*")]
-    origins = [f"{scheme}://{host}{port}" for host in hosts for scheme in ("http", "https") for port in ("", ":*")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts,
-                                     allowed_origins=[*origins, *settings.CSRF_TRUSTED_ORIGINS])
+def _host_allowed(host: str) -> bool:
+    domain, _port = split_domain_port(host)
+    return bool(domain) and validate_host(domain, settings.MCP_ALLOWED_HOSTS)
+
+
+def _origin_allowed(origin: str) -> bool:
+    return origin in settings.CSRF_TRUSTED_ORIGINS or _host_allowed(urlsplit(origin).netloc)
+
+
+def host_guard(app):
+    """DNS-rebinding protection with Django's host patterns (`MCP_ALLOWED_HOSTS`, `.example.com`
+    and `*` included): another Host header is answered 421, a foreign Origin 403."""
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http":
+            headers = Headers(scope=scope)
+            if not _host_allowed(headers.get("host", "")):
+                return await PlainTextResponse("Invalid Host header", status_code=421)(scope, receive, send)
+            origin = headers.get("origin")
+            if origin and not _origin_allowed(origin):
+                return await PlainTextResponse("Invalid Origin header", status_code=403)(scope, receive, send)
+        return await app(scope, receive, send)
+
+    return guarded
 
 
 def request_body_limit() -> int:
-    """Large enough for one attachment at the MCP cap in base64, plus the JSON-RPC envelope."""
-    return (settings.MCP_ATTACHMENT_MAX_BYTES + 2) // 3 * 4 + 64 * 1024
+    """Room for one attachment well above the MCP cap in base64 (line breaks and JSON escapes
+    included), so the tool itself refuses one that is too large, naming the REST route."""
+    encoded = (settings.MCP_ATTACHMENT_MAX_BYTES + 2) // 3 * 4
+    return encoded * 3 // 2 + 1024 * 1024
 
 
 def http_app():
@@ -213,9 +245,10 @@ def http_app():
     # The issuer is required by the SDK's settings but unused: no OAuth routes are served.
     auth = AuthSettings(issuer_url="http://localhost", resource_server_url=None)
     server = build_server(http_actor, auth=auth, token_verifier=ApiTokenVerifier())
-    return server.streamable_http_app(streamable_http_path=HTTP_PATH, stateless_http=True, json_response=True,
-                                      max_request_body_size=request_body_limit(),
-                                      transport_security=transport_security())
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, stateless_http=True, json_response=True,
+                                     max_request_body_size=request_body_limit(),
+                                     transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    return host_guard(app)
 
 
 # --- stdio --------------------------------------------------------------------------------

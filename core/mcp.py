@@ -40,10 +40,13 @@ def choice_of(choices) -> Any:
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What a tool returns: the structured payload and a one-line summary a person can read."""
+    """What a tool returns: the structured payload and a one-line summary a person can read.
+    The payload is also sent as JSON text, for clients that show the model only text, except
+    the keys in `structured_only` (file contents: they would flood the model's context)."""
 
     data: dict[str, Any]
     summary: str
+    structured_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,6 @@ class SettlementFilter(django_filters.FilterSet):
         text = value.strip()
         condition = Q(name__icontains=text)
         number = text.rsplit("-", 1)[-1]
-        if number.isdigit():
+        if number.isascii() and number.isdigit():
             condition |= Q(number=int(number))
         return queryset.filter(condition)

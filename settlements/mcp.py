@@ -9,6 +9,7 @@ from typing import Annotated
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import SimpleUploadedFile
 from pydantic import Field
 
@@ -29,6 +30,7 @@ from core.mcp import (
     serialize,
     validated,
 )
+from rbac.choices import ProjectPermission as P
 from tickets.models import Ticket
 
 from . import files, selectors, services
@@ -40,7 +42,7 @@ from .api.serializers import (
 )
 from .choices import AttachmentCategory, AttachmentState, SettlementStatus
 from .filtersets import SettlementFilter
-from .models import Settlement, SettlementAttachment
+from .models import Settlement, SettlementAttachment, SettlementProject
 
 SettlementRef = Annotated[int | str, Field(description="Settlement id (12) or number (ROZ-12).")]
 AttachmentId = Annotated[int, Field(ge=1, description="Attachment id, from list_settlement_attachments.")]
@@ -57,6 +59,7 @@ MCP_DOWNLOAD_TOO_LARGE_MESSAGE = (
     "Through MCP a file may be at most {limit} MB; this one has {size} MB. Download it with the REST API: "
     "GET /api/settlements/{settlement}/attachments/{attachment}/download/."
 )
+INVALID_FILENAME_MESSAGE = "Give a file name with an extension, e.g. report.pdf."
 INVALID_BASE64_MESSAGE = "content_base64 is not valid base64 (standard alphabet, with padding)."
 ATTACHMENT_NOT_FOUND_MESSAGE = "Settlement {number} has no attachment {attachment}."
 
@@ -68,6 +71,15 @@ def _readable(actor, reference) -> Settlement:
     settlement = selectors.settlements_for_list(actor).by_reference(reference).first()
     if settlement is None:
         raise NotFound(services.NOT_FOUND_MESSAGE)
+    return settlement
+
+
+def _writable(actor, reference) -> Settlement:
+    """A settlement the actor may change (settlements:write in every project), checked before
+    the arguments are, as the REST API does: a reader learns nothing from validation messages."""
+    settlement = _readable(actor, reference)
+    project_ids = SettlementProject.objects.filter(settlement=settlement).values_list("project_id", flat=True)
+    services.require_in_every_project(actor, project_ids, P.SETTLEMENTS_WRITE)
     return settlement
 
 
@@ -166,7 +178,7 @@ def update_settlement(
 ) -> ToolResult:
     """Edit a draft settlement; only the fields given change. A project that still has linked tickets
     cannot be removed. Needs settlements:write in every project."""
-    found = _readable(actor, settlement)
+    found = _writable(actor, settlement)
     changes = validated(SettlementSerializer, given(name=name, period_start=period_start, period_end=period_end,
                                                     projects=projects, notes=notes),
                         actor=actor, instance=found, partial=True)
@@ -204,7 +216,7 @@ def change_settlement_status(*, actor, settlement: SettlementRef,
 def link_ticket_to_settlement(*, actor, settlement: SettlementRef, ticket: TicketRef) -> ToolResult:
     """Link a ticket of one of the settlement's projects to a draft settlement. A ticket may only be in
     settlements whose periods do not overlap."""
-    found = _readable(actor, settlement)
+    found = _writable(actor, settlement)
     linked = validated(LinkTicketSerializer, {"ticket": ticket}, actor=actor)["ticket"]
     services.settlement_link_ticket(actor=actor, settlement=found, ticket=linked)
     totals = settlement_totals([found.pk])[found.pk].tickets
@@ -251,9 +263,13 @@ def _too_large_upload(settlement: Settlement) -> ServiceError:
 
 
 def _decoded(settlement: Settlement, content_base64: str) -> bytes:
-    """The file's bytes; the size is checked on the encoded text first, before decoding anything."""
-    text = "".join(content_base64.split())  # line-wrapped base64 (MIME style) is common
-    if len(text) // 4 * 3 > settings.MCP_ATTACHMENT_MAX_BYTES + 2:
+    """The file's bytes; the size is checked on the encoded text, before copying or decoding it."""
+    encoded_limit = (settings.MCP_ATTACHMENT_MAX_BYTES + 2) // 3 * 4
+    # Line breaks of wrapped base64 (MIME: every 76 characters) are allowed for; no more.
+    if len(content_base64) > encoded_limit + encoded_limit // 38 + 4:
+        raise _too_large_upload(settlement)
+    text = "".join(content_base64.split())
+    if len(text) > encoded_limit:
         raise _too_large_upload(settlement)
     try:
         content = base64.b64decode(text, validate=True)
@@ -267,7 +283,8 @@ def _decoded(settlement: Settlement, content_base64: str) -> bytes:
 @mcp_tool()
 def add_settlement_attachment(
     *, actor, settlement: SettlementRef,
-    filename: Annotated[str, Field(description="File name with extension, e.g. invoice-10.pdf.")],
+    filename: Annotated[str, Field(min_length=1, max_length=255,
+                                   description="File name with extension, e.g. invoice-10.pdf.")],
     content_base64: Annotated[str, Field(description="The file's bytes, base64-encoded.")],
     category: Annotated[Category, Field(description="What the file is.")] = AttachmentCategory.OTHER.value,
     state: Annotated[State, Field(description="Draft, or signed by both sides.")] = AttachmentState.DRAFT.value,
@@ -277,7 +294,11 @@ def add_settlement_attachment(
     settlement; through MCP at most MCP_ATTACHMENT_MAX_BYTES (20 MB by default) per file."""
     found = _readable(actor, settlement)
     services.require_upload_rights(found.pk, actor=actor)
-    uploaded = SimpleUploadedFile(filename, _decoded(found, content_base64))
+    content = _decoded(found, content_base64)
+    try:
+        uploaded = SimpleUploadedFile(filename, content)
+    except SuspiciousFileOperation:
+        raise InvalidInput.for_field("filename", INVALID_FILENAME_MESSAGE, code="invalid_filename") from None
     attachment = services.attachment_upload(actor=actor, settlement=found, uploaded=uploaded, category=category,
                                             state=state)
     data = serialize(AttachmentSerializer, attachment, actor=actor)
@@ -302,7 +323,8 @@ def get_settlement_attachment(*, actor, settlement: SettlementRef, attachment_id
     data = {**serialize(AttachmentSerializer, attachment, actor=actor), "filename": attachment.original_name,
             "mime_type": attachment.content_type, "content_base64": base64.b64encode(content).decode("ascii")}
     return ToolResult(data, f"{attachment.original_name} ({attachment.content_type}, {attachment.size} bytes) "
-                            f"from {found.display_number}.")
+                            f"from {found.display_number}; the bytes are in `content_base64` of the structured "
+                            f"content.", structured_only=("content_base64",))
 
 
 @mcp_tool(read_only=True)

@@ -21,7 +21,7 @@ class SettlementQuerySet(models.QuerySet):
     def by_reference(self, reference) -> "SettlementQuerySet":
         """An id (`12`) or a displayed number (`ROZ-12`); nothing if malformed."""
         text = str(reference).strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             return self.filter(pk=int(text))
         match = SETTLEMENT_NUMBER_RE.match(text)
         if not match:

@@ -24,7 +24,7 @@ def search_linkable_tickets(*, settlement: Settlement, user, query: str, limit: 
         match = TICKET_KEY_RE.match(text)
         if match:
             condition |= Q(project__key=match["project"].upper(), number=int(match["number"]))
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit():
             condition |= Q(number=int(text))
         tickets = tickets.filter(condition)
     return list(tickets.order_by("project__key", "number")[:limit])

@@ -56,7 +56,7 @@ class TicketFilter(django_filters.FilterSet):
         match = TICKET_KEY_RE.match(text)
         if match:
             condition |= Q(project__key=match["project"].upper(), number=int(match["number"]))
-        elif text.isdigit():
+        elif text.isascii() and text.isdigit():
             condition |= Q(number=int(text))
         return queryset.filter(condition)
 

@@ -24,6 +24,8 @@ from core.mcp import (
     serialize,
     validated,
 )
+from rbac.choices import ProjectPermission as P
+from rbac.querysets import require_project_permission
 
 from . import services
 from .api.serializers import TicketSerializer, TimeEntrySerializer
@@ -102,6 +104,9 @@ def update_ticket(
     """Change a ticket; only the fields given change. A ticket frozen by a sent or paid settlement
     accepts only a status change (anything else is refused with `ticket_frozen`)."""
     found = _readable(actor, ticket)
+    # Rights before the arguments, as in the REST API: a reader learns nothing (e.g. which
+    # usernames exist) from validation messages.
+    require_project_permission(actor, found.project, P.TICKETS_WRITE, visible_with=P.TICKETS_READ)
     data = given(title=title, description=description, priority=priority, status=status, assignee=assignee,
                  due_date=due_date)
     if unassign:

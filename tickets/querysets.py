@@ -34,7 +34,7 @@ class TicketQuerySet(ProjectScopedQuerySet):
     def by_reference(self, reference) -> "TicketQuerySet":
         """A key (`MNX-12`) or a numeric id."""
         text = str(reference).strip()
-        return self.filter(pk=int(text)) if text.isdigit() else self.by_key(text)
+        return self.filter(pk=int(text)) if (text.isascii() and text.isdigit()) else self.by_key(text)
 
     def with_list_columns(self) -> "TicketQuerySet":
         """Everything a ticket list shows, in one query: related rows and logged minutes."""

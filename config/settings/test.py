@@ -17,6 +17,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Tests run tasks in-process unless a test starts a real worker (tests/core/test_services.py).
 CELERY_TASK_ALWAYS_EAGER = True
 
-# Tests serve ASGI (the MCP endpoint) from threads of the test process; their database connections
-# must close after each request, or the test database cannot be flushed and dropped.
+# Tests serve config.asgi from a thread of the test process; Django's request thread there must
+# not keep its connection open past a request, or the test database cannot be dropped at the end.
+# (MCP tool threads close theirs after every call whatever this says.)
 DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -1,6 +1,8 @@
 """Streaming responses for attachments, shared by the staff API and the customer page."""
 
-from asgiref.sync import sync_to_async
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 from botocore.exceptions import BotoCoreError, ClientError
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
@@ -15,13 +17,16 @@ def served_over_asgi(request) -> bool:
 
 async def _chunks_of(chunks):
     """Under ASGI Django reads a plain iterator whole into memory before sending it; this reads
-    one chunk at a time in a worker thread instead."""
-    read = sync_to_async(next, thread_sensitive=False)
+    one chunk at a time instead. Reads and the final close run on one thread of the stream's own,
+    in order, so a client that disconnects mid-read cannot close the stream under a running read."""
+    loop = asyncio.get_running_loop()
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attachment-stream")
     try:
-        while (chunk := await read(chunks, None)) is not None:
+        while (chunk := await loop.run_in_executor(worker, next, chunks, None)) is not None:
             yield chunk
     finally:
-        await sync_to_async(chunks.close, thread_sensitive=False)()
+        worker.submit(chunks.close)
+        worker.shutdown(wait=False)
 
 
 def attachment_response(attachment, *, inline: bool = False, asgi: bool = False) -> StreamingHttpResponse:

@@ -7,6 +7,7 @@ from datetime import date
 
 import httpx2
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 from mcp.shared.exceptions import MCPError
 
@@ -132,8 +133,10 @@ def test_an_attachment_round_trips_byte_identical_and_bad_base64_is_refused(worl
         wrapped = base64.encodebytes(PNG).decode()  # MIME line breaks are accepted
         attached = ok(client.call("add_settlement_attachment", settlement=number, filename="scan.png",
                                   content_base64=wrapped, state="signed"))
-        fetched = ok(client.call("get_settlement_attachment", settlement=number, attachment_id=attached["id"]))
+        result = client.call("get_settlement_attachment", settlement=number, attachment_id=attached["id"])
+        fetched = ok(result)
         assert base64.b64decode(fetched["content_base64"]) == PNG
+        assert all(fetched["content_base64"][:100] not in block.text for block in result.content)
         assert (fetched["filename"], fetched["mime_type"], fetched["size"], fetched["state"]) == (
             "scan.png", "image/png", len(PNG), "signed")
         bad = refused(client.call("add_settlement_attachment", settlement=number, filename="x.png",
@@ -146,13 +149,16 @@ def test_an_attachment_round_trips_byte_identical_and_bad_base64_is_refused(worl
     assert SettlementAttachment.objects.count() == 1
 
 
-def test_a_file_over_the_mcp_cap_is_refused_with_a_pointer_to_the_rest_upload(world, over_http, settings):
-    settings.MCP_ATTACHMENT_MAX_BYTES = 1024
+def test_a_file_over_the_mcp_cap_is_refused_by_the_tool_with_a_pointer_to_the_rest_upload(world, over_http,
+                                                                                          settings):
+    # The default cap, as the served app was built with it: the transport lets the file through,
+    # the tool refuses it with its own error.
+    content = PNG[:8] + os.urandom(settings.MCP_ATTACHMENT_MAX_BYTES + 1 - 8)
     with over_http(world["owner"]) as client:
         created = ok(client.call("create_settlement", name="S", period_start="2026-10-01", period_end="2026-10-31",
                                  projects=["MNX"]))
         payload = refused(client.call("add_settlement_attachment", settlement=created["number"],
-                                      filename="big.png", content_base64=base64.b64encode(PNG).decode()),
+                                      filename="big.png", content_base64=base64.encodebytes(content).decode()),
                           "file_too_large", 413)
     assert f"/api/settlements/{created['id']}/attachments/" in payload["detail"]
     assert not SettlementAttachment.objects.exists()
@@ -258,6 +264,30 @@ def test_an_unknown_or_revoked_token_is_refused(world, asgi_url, over_stdio):
         refused(stdio.call("list_settlements"), "invalid_token", 401)
         with pytest.raises(MCPError):  # every HTTP request is authenticated again: 401
             http.call("list_settlements")
+
+
+def test_host_patterns_follow_django(world, asgi_url, settings):
+    settings.MCP_ALLOWED_HOSTS = [".example.com"]
+    auth = {"Authorization": f"Bearer {token_for(world['owner'])}"}
+    assert httpx2.post(asgi_url + "/mcp/", json={}, headers={**auth, "Host": "api.example.com"}).status_code != 421
+    assert httpx2.post(asgi_url + "/mcp/", json={}, headers={**auth, "Host": "example.org"}).status_code == 421
+
+
+def test_tool_calls_leave_no_database_connection_open(world, over_http, monkeypatch):
+    # As in production: connections that could be reused for a minute (tests set 0 otherwise).
+    monkeypatch.setitem(connections.settings[DEFAULT_DB_ALIAS], "CONN_MAX_AGE", 60)
+
+    def others() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND pid <> pg_backend_pid()")
+            return cursor.fetchone()[0]
+
+    before = others()
+    with over_http(world["owner"]) as client:
+        for _ in range(6):
+            ok(client.call("search_tickets"))
+    assert others() <= before
 
 
 def test_unknown_hosts_and_origins_are_refused_and_django_still_answers_beside(world, asgi_url):
