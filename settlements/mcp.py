@@ -30,7 +30,6 @@ from core.mcp import (
     serialize,
     validated,
 )
-from rbac.choices import ProjectPermission as P
 from tickets.models import Ticket
 
 from . import files, selectors, services
@@ -42,7 +41,7 @@ from .api.serializers import (
 )
 from .choices import AttachmentCategory, AttachmentState, SettlementStatus
 from .filtersets import SettlementFilter
-from .models import Settlement, SettlementAttachment, SettlementProject
+from .models import Settlement, SettlementAttachment
 
 SettlementRef = Annotated[int | str, Field(description="Settlement id (12) or number (ROZ-12).")]
 AttachmentId = Annotated[int, Field(ge=1, description="Attachment id, from list_settlement_attachments.")]
@@ -75,11 +74,10 @@ def _readable(actor, reference) -> Settlement:
 
 
 def _writable(actor, reference) -> Settlement:
-    """A settlement the actor may change (settlements:write in every project), checked before
-    the arguments are, as the REST API does: a reader learns nothing from validation messages."""
+    """A settlement the actor may change, checked before the arguments are, as the REST API
+    does: a reader learns nothing from validation messages."""
     settlement = _readable(actor, reference)
-    project_ids = SettlementProject.objects.filter(settlement=settlement).values_list("project_id", flat=True)
-    services.require_in_every_project(actor, project_ids, P.SETTLEMENTS_WRITE)
+    services.require_write_rights(settlement.pk, actor=actor)
     return settlement
 
 
@@ -292,8 +290,7 @@ def add_settlement_attachment(
     """Attach a file (base64) to a settlement, in any status. Allowed: pdf, doc(x), odt, xls(x), ods, csv,
     txt, md, rtf, png, jpg, webp, gif, zip, 7z; the content must match the extension. At most 10 files per
     settlement; through MCP at most MCP_ATTACHMENT_MAX_BYTES (20 MB by default) per file."""
-    found = _readable(actor, settlement)
-    services.require_upload_rights(found.pk, actor=actor)
+    found = _writable(actor, settlement)
     content = _decoded(found, content_base64)
     try:
         uploaded = SimpleUploadedFile(filename, content)

@@ -353,7 +353,7 @@ def attachment_upload(*, actor, settlement: Settlement, uploaded, category: str 
     """Store the file, then record it. Allowed in any status (a signed protocol arrives after
     sending). The object is written first, outside the row lock, and removed again if the
     database part fails, so there are neither orphan objects nor rows without a file."""
-    require_upload_rights(settlement.pk, actor=actor)
+    require_write_rights(settlement.pk, actor=actor)
     name, extension, file_type = _check_upload(uploaded)
     stored = _store(files.storage_key(settlement.pk, extension), uploaded, file_type.content_type)
     try:
@@ -365,9 +365,10 @@ def attachment_upload(*, actor, settlement: Settlement, uploaded, category: str 
         raise
 
 
-def require_upload_rights(settlement_id: int, *, actor) -> None:
-    """Refuse before any byte is stored when the actor may not upload at all (checked again
-    under the row lock when the attachment is recorded)."""
+def require_write_rights(settlement_id: int, *, actor) -> None:
+    """Refuse before any input is looked at (or any byte stored) when the actor may not change
+    the settlement at all: 404 if unreadable, 403 without settlements:write in every project.
+    The writing service checks again under the row lock."""
     if not Settlement.objects.visible_to(actor, "read").filter(pk=settlement_id).exists():
         raise NotFound(NOT_FOUND_MESSAGE)
     require_in_every_project(actor, SettlementProject.objects.filter(settlement_id=settlement_id)
