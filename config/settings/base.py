@@ -65,6 +65,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.navigation",
             ],
         },
     },
@@ -96,7 +97,9 @@ AUTHENTICATION_BACKENDS = [
 # Guardian's anonymous user is not used: anonymous requests never see project data.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
 
 # --- Internationalisation: English, Polish, Norwegian Bokmål. Datetimes stored in UTC.
 LANGUAGE_CODE = env_str("DJANGO_LANGUAGE_CODE", "en")
@@ -109,6 +112,8 @@ USE_TZ = True
 # --- Static and uploaded files. STORAGES["default"] is S3 when a bucket is configured.
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Our own CSS/JS and vendored front-end libraries (htmx from its npm package); no CDN at runtime.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 
