@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint venv migrate demo bench clean
+.PHONY: run test lint venv migrate demo bench clean messages
 
 venv: $(STAMP)
 
@@ -23,6 +23,7 @@ migrate: venv
 demo: migrate
 	$(BIN)/python manage.py load_demo_data
 	$(BIN)/python manage.py load_billing_demo
+	$(BIN)/python manage.py load_settlements_demo
 
 # Embedded default: SQLite, local files, in-process tasks, demo data. config.asgi serves Django
 # and the MCP endpoint (/mcp/) together.
@@ -38,6 +39,12 @@ lint: venv
 
 bench: venv
 	@echo "The benchmark suite arrives with the performance issue."; exit 2
+
+# Refresh the Polish and Norwegian catalogues from the code and templates, then compile them.
+# Needs GNU gettext (apt-get install gettext); the compiled .mo files are committed.
+messages: venv
+	$(BIN)/python manage.py makemessages --no-obsolete -l pl -l nb --ignore='.venv/*' --ignore='staticfiles/*' --ignore='tests/*'
+	$(BIN)/python manage.py compilemessages -l pl -l nb --ignore='.venv/*'
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache db.sqlite3 media staticfiles

@@ -8,7 +8,8 @@ class BillingConfig(AppConfig):
     def ready(self) -> None:
         from tickets.signals import ticket_record_changed
 
-        from . import guards, triggers
+        from . import budgets, guards, triggers
 
         guards.register()
+        budgets.register()
         ticket_record_changed.connect(triggers.on_ticket_record_changed, dispatch_uid="billing.reconcile_on_save")

@@ -1,7 +1,7 @@
 """Template helpers of the dashboard and the customer page: money and hours formatted for the
 active locale, and Markdown rendered safely."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import markdown as markdown_lib
 import nh3
@@ -28,13 +28,19 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
+def _localized(amount: Decimal, places: int) -> str:
+    # Django's number_format cuts extra digits off; round half-up first, as the money rules say.
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return number_format(rounded, places, use_l10n=True, force_grouping=True)
+
+
 @register.filter
 def money(value, currency: str = "") -> str:
     """`1234.5|money:"NOK"` → `1,234.50 NOK` in English, `1 234,50 NOK` in Polish or Norwegian."""
     amount = _decimal(value)
     if amount is None:
         return "—"
-    formatted = number_format(amount, 2, use_l10n=True, force_grouping=True)
+    formatted = _localized(amount, 2)
     return f"{formatted} {currency}".strip()
 
 
@@ -44,7 +50,7 @@ def hours(minutes) -> str:
     amount = _decimal(minutes)
     if amount is None:
         return "—"
-    return number_format(amount / 60, 2, use_l10n=True, force_grouping=True)
+    return _localized(amount / 60, 2)
 
 
 @register.filter
@@ -52,7 +58,7 @@ def decimal(value, places: int = 2) -> str:
     amount = _decimal(value)
     if amount is None:
         return "—"
-    return number_format(amount, int(places), use_l10n=True, force_grouping=True)
+    return _localized(amount, int(places))
 
 
 @register.filter
@@ -68,4 +74,4 @@ def percent(value) -> str:
     amount = _decimal(value)
     if amount is None:
         return "—"
-    return f"{number_format(amount, 0, use_l10n=True)} %"
+    return f"{_localized(amount, 0)} %"

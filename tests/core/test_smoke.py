@@ -33,3 +33,17 @@ def test_demo_data_loads_once():
     assert counts[0] == 4 and counts[1] == 32
     assert load_demo_data(admin_password="pw-admin-123") is False
     assert (Project.objects.count(), Ticket.objects.count()) == counts
+
+
+def test_settlement_demo_gives_a_draft_and_a_shared_sent_settlement(client):
+    from settlements.demo import load_settlements_demo
+    from settlements.models import Settlement
+    from tickets.demo import load_demo_data
+
+    assert load_settlements_demo() is None  # nothing to build on yet
+    load_demo_data(admin_password="pw-admin-123")
+    share_path = load_settlements_demo()
+    rows = [(s.status, s.projects.count()) for s in Settlement.objects.order_by("number")]
+    assert rows == [("draft", 2), ("sent", 1)]
+    assert client.get(share_path).status_code == 200
+    assert load_settlements_demo() is None
