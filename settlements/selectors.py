@@ -1,11 +1,19 @@
-"""Reads of settlements that are more than one filter: ticket search for linking, list rows."""
+"""Reads of settlements that are more than one filter: ticket search for linking, list rows, the
+rights a user holds on one settlement, and the rows the dashboard pages show."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.db.models import Count, Q
 
-from tickets.models import Ticket
+from billing.selectors import Totals, settlement_totals
+from rbac.choices import ProjectPermission as P
+from rbac.querysets import project_permission_expression
+from tickets.models import Project, Ticket
 from tickets.querysets import TICKET_KEY_RE
 
-from .models import Settlement, SettlementTicket
+from .choices import ALLOWED_SETTLEMENT_TRANSITIONS, REVERSE_TRANSITIONS
+from .models import Settlement, SettlementAttachment, SettlementEvent, SettlementProject, SettlementTicket
 
 SEARCH_LIMIT = 20
 
@@ -43,3 +51,92 @@ def readable_linked_tickets(*, settlement: Settlement, user):
     return (Ticket.objects.visible_to(user, "read").filter(settlement_links__settlement=settlement)
             .select_related("project", "assignee").order_by("project__key", "number"))
 
+
+# --- Projects offered in forms ------------------------------------------------------------
+
+def projects_with_settlement_read(user):
+    """Projects whose settlements `user` may see: the choices of the list's project filter."""
+    return Project.objects.visible_to(user, P.SETTLEMENTS_READ).order_by("key")
+
+
+def projects_with_settlement_write(user):
+    """Projects a settlement of `user` may span: the choices of the create and edit forms."""
+    return Project.objects.visible_to(user, P.SETTLEMENTS_WRITE).order_by("key")
+
+
+# --- One settlement: rights, tickets with totals, events ------------------------------------
+
+@dataclass(frozen=True)
+class SettlementRights:
+    """What a user may do to one settlement. Each right needs its permission in *every* project
+    of the settlement (SPEC §3); the services check the same again under the row lock."""
+
+    write: bool = False
+    delete: bool = False
+    admin: bool = False
+
+
+def settlement_projects_and_rights(user, settlement: Settlement) -> tuple[list[Project], SettlementRights]:
+    """The settlement's projects and the user's rights on it, in one query."""
+    rows = list(SettlementProject.objects.filter(settlement=settlement).select_related("project")
+                .annotate(can_write=project_permission_expression(user, P.SETTLEMENTS_WRITE),
+                          can_delete=project_permission_expression(user, P.SETTLEMENTS_DELETE),
+                          can_admin=project_permission_expression(user, P.PROJECT_ADMIN))
+                .order_by("project__key"))
+    if not rows:
+        return [], SettlementRights()
+    rights = SettlementRights(write=all(row.can_write for row in rows), delete=all(row.can_delete for row in rows),
+                              admin=all(row.can_admin for row in rows))
+    return [row.project for row in rows], rights
+
+
+def transitions_for(settlement: Settlement, rights: SettlementRights) -> list[str]:
+    """Target statuses the user may move the settlement to now (the buttons a page offers)."""
+    if not rights.write:
+        return []
+    current = settlement.status
+    return [target for target in sorted(ALLOWED_SETTLEMENT_TRANSITIONS[current])
+            if (current, target) not in REVERSE_TRANSITIONS or rights.admin]
+
+
+def sorted_amounts(totals: Totals) -> list[tuple[str, Decimal]]:
+    """Currency and amount pairs in currency order. Templates get a plain list: looking up
+    `.items` on the selector's defaultdict would insert a key instead of calling the method."""
+    return sorted(totals.amounts.items())
+
+
+@dataclass
+class TicketRow:
+    ticket: Ticket
+    minutes: int
+    amounts: list[tuple[str, Decimal]]
+
+
+@dataclass
+class LinkedTickets:
+    rows: list[TicketRow]
+    total_minutes: int = 0
+    total_amounts: list[tuple[str, Decimal]] = field(default_factory=list)
+    # Linked tickets of projects the reader cannot read: not listed, but part of the totals.
+    hidden_count: int = 0
+
+
+def linked_tickets_with_totals(*, settlement: Settlement, user) -> LinkedTickets:
+    """Readable linked tickets with their hours and amounts in the settlement's period, and the
+    settlement's grand total. Three queries, whatever the number of tickets."""
+    totals = settlement_totals([settlement.pk])[settlement.pk]
+    rows = [TicketRow(ticket=ticket, minutes=totals.tickets[ticket.pk].minutes,
+                      amounts=sorted_amounts(totals.tickets[ticket.pk]))
+            for ticket in readable_linked_tickets(settlement=settlement, user=user)]
+    # The links loop of settlement_totals gives every linked ticket an entry, readable or not.
+    return LinkedTickets(rows=rows, total_minutes=totals.total.minutes, total_amounts=sorted_amounts(totals.total),
+                         hidden_count=len(totals.tickets) - len(rows))
+
+
+def settlement_attachments(settlement: Settlement):
+    return SettlementAttachment.objects.filter(settlement=settlement).select_related("uploaded_by")
+
+
+def settlement_events(settlement: Settlement):
+    """The audit trail, newest first (a timeline reads from the latest change)."""
+    return SettlementEvent.objects.filter(settlement=settlement).select_related("actor").order_by("-created_at", "-id")
