@@ -52,6 +52,14 @@ def add_service_errors(form, error: InvalidInput) -> None:
             form.add_error(target, message["message"] if isinstance(message, dict) else str(message))
 
 
+def request_value(request, name: str) -> str:
+    """A posted (else query) parameter read outside a form. One containing a NUL byte counts as
+    absent: PostgreSQL cannot compare it, and url-encoded posts never get here with one
+    (core.middleware refuses them), but multipart posts from scripts can."""
+    value = request.POST.get(name) or request.GET.get(name) or ""
+    return "" if "\x00" in value else value
+
+
 def paginate(request, queryset, *, per_page: int = DEFAULT_PAGE_SIZE):
     """The requested page of `queryset`; an out-of-range or malformed page number gives the
     nearest valid page rather than an error, as people type page numbers into URLs."""

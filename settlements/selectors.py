@@ -79,7 +79,9 @@ class SettlementRights:
 def settlement_projects_and_rights(user, settlement: Settlement) -> tuple[list[Project], SettlementRights]:
     """The settlement's projects and the user's rights on it, in one query."""
     rows = list(SettlementProject.objects.filter(settlement=settlement).select_related("project")
-                .annotate(can_write=project_permission_expression(user, P.SETTLEMENTS_WRITE),
+                .annotate(can_read=project_permission_expression(user, P.SETTLEMENTS_READ),
+                          can_read_tickets=project_permission_expression(user, P.TICKETS_READ),
+                          can_write=project_permission_expression(user, P.SETTLEMENTS_WRITE),
                           can_delete=project_permission_expression(user, P.SETTLEMENTS_DELETE),
                           can_admin=project_permission_expression(user, P.PROJECT_ADMIN))
                 .order_by("project__key"))
@@ -87,6 +89,10 @@ def settlement_projects_and_rights(user, settlement: Settlement) -> tuple[list[P
         return [], SettlementRights()
     rights = SettlementRights(write=all(row.can_write for row in rows), delete=all(row.can_delete for row in rows),
                               admin=all(row.can_admin for row in rows))
+    for row in rows:
+        # Pages name and link only the projects the reader may open; the others show their key.
+        row.project.readable = row.can_read
+        row.project.tickets_readable = row.can_read_tickets
     return [row.project for row in rows], rights
 
 

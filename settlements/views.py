@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from billing.selectors import settlement_totals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
-from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate
+from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, request_value
 from core.uploads import content_length_too_large, upload_too_large
 from tickets.models import Ticket
 
@@ -93,7 +93,7 @@ def _visible_settlement(user, pk: int) -> Settlement:
 
 
 def _readable_project(user, key: str):
-    project = selectors.projects_with_settlement_read(user).filter(key=key).first()
+    project = selectors.projects_with_settlement_read(user).filter(key=key.upper()).first()
     if project is None:
         raise NotFound(services.NOT_FOUND_MESSAGE)
     return project
@@ -308,20 +308,30 @@ def _status_label(value) -> str:
     return S(value).label if value in S.values else str(value or "")
 
 
-def _describe(event) -> None:
+def _ticket_hidden(event, readable_keys: set[str]) -> bool:
+    """Link events of tickets whose project the reader cannot read keep their key to themselves."""
+    record = (event.after if event.kind == "ticket_linked" else event.before) or {}
+    key = str(record.get("ticket", ""))
+    return key.rpartition("-")[0] not in readable_keys
+
+
+def _describe(event, readable_keys: set[str]) -> None:
     """Readable what-changed for the timeline, from the event's before/after records."""
     before, after = event.before or {}, event.after or {}
-    if event.kind == "transitioned":
+    if event.kind in ("ticket_linked", "ticket_unlinked"):
+        event.ticket_hidden = _ticket_hidden(event, readable_keys)
+    elif event.kind == "transitioned":
         event.status_from, event.status_to = _status_label(before.get("status")), _status_label(after.get("status"))
     elif event.kind == "updated":
         event.changed_fields = [str(label) for key, label in EVENT_FIELD_LABELS.items()
                                 if before.get(key) != after.get(key)]
 
 
-def _events_context(settlement: Settlement) -> dict:
+def _events_context(settlement: Settlement, projects) -> dict:
+    readable_keys = {project.key for project in projects if project.tickets_readable}
     events = list(selectors.settlement_events(settlement))
     for event in events:
-        _describe(event)
+        _describe(event, readable_keys)
     return {"events": events}
 
 
@@ -340,7 +350,7 @@ def _detail_context(request, settlement: Settlement, **extra) -> dict:
                "can_delete": rights.delete and settlement.status == S.DRAFT}
     for section_context in SECTION_CONTEXTS.values():
         context.update(section_context(request, settlement, rights))
-    context.update(_events_context(settlement))
+    context.update(_events_context(settlement, projects))
     context.update(extra)
     return context
 
@@ -360,9 +370,10 @@ def _section_response(request, settlement: Settlement, section: str, *, status: 
     area, out of band. Without HTMX: back to the page (post/redirect/get), or — for errors, and
     for answers that must not be lost on a redirect such as a new share link — the whole page."""
     if request.htmx:
-        _, rights = selectors.settlement_projects_and_rights(request.user, settlement)
+        projects, rights = selectors.settlement_projects_and_rights(request.user, settlement)
         context = {"settlement": settlement, "rights": rights, "section_template": SECTION_TEMPLATES[section],
-                   **SECTION_CONTEXTS[section](request, settlement, rights), **_events_context(settlement), **extra}
+                   **SECTION_CONTEXTS[section](request, settlement, rights),
+                   **_events_context(settlement, projects), **extra}
         response = render(request, SECTION_RESPONSE_TEMPLATE, context, status=status)
     elif status < 300 and redirect_plain:
         return redirect(reverse("settlements:detail", args=[settlement.pk]) + "#" + SECTION_IDS[section])
@@ -423,7 +434,7 @@ def ticket_link(request, pk: int):
     extra = {}
     if "q" in request.POST:
         # The autocomplete sent its query along: refresh its results without the linked ticket.
-        extra = {"search": _search_results(request, settlement, request.POST["q"])}
+        extra = {"search": _search_results(request, settlement, request_value(request, "q"))}
     return _section_response(request, settlement, "tickets", **extra)
 
 

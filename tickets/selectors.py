@@ -29,6 +29,8 @@ CENT = Decimal("0.01")
 # Up to about a quarter, one point per day; longer spans are summed per week (Monday first),
 # so a chart never has more than a few dozen points per year.
 DAILY_SPAN_LIMIT_DAYS = 92
+# Weekly, then monthly, then yearly points once a daily chart would have more than this.
+MAX_CHART_POINTS = 160
 PRIORITY_RANK = {value: rank for rank, value in enumerate(reversed(TicketPriority.values))}
 
 
@@ -160,7 +162,7 @@ def projects_needing_attention(user) -> list[Budget]:
 class Burnup:
     """Cumulative consumption at the end of each day (or week) from the first record to today."""
 
-    bucket: str  # "day" or "week"
+    bucket: str  # "day", "week", "month" or "year"
     points: list[tuple[date, Decimal]]
     budget: Decimal | None
 
@@ -169,24 +171,65 @@ class Burnup:
         return None if self.budget is None else self.budget * WARN_RATIO
 
 
-def _buckets(start: date, end: date) -> tuple[str, list[date]]:
-    if (end - start).days <= DAILY_SPAN_LIMIT_DAYS:
-        return "day", [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    monday = start - timedelta(days=start.weekday())
-    return "week", [monday + timedelta(weeks=n) for n in range((end - monday).days // 7 + 1)]
-
-
 def _bucket_of(day: date, bucket: str) -> date:
-    return day if bucket == "day" else day - timedelta(days=day.weekday())
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    if bucket == "year":
+        return day.replace(month=1, day=1)
+    return day
+
+
+def _next_bucket(day: date, bucket: str) -> date | None:
+    try:
+        if bucket == "month":
+            return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+        if bucket == "year":
+            return day.replace(year=day.year + 1)
+        return day + timedelta(days=7 if bucket == "week" else 1)
+    except (OverflowError, ValueError):  # past date.max
+        return None
+
+
+def _bucket_count(start: date, end: date, bucket: str) -> int:
+    if bucket == "day":
+        return (end - start).days + 1
+    if bucket == "week":
+        return (end - _bucket_of(start, "week")).days // 7 + 1
+    if bucket == "month":
+        return (end.year - start.year) * 12 + end.month - start.month + 1
+    return end.year - start.year + 1
+
+
+def _buckets(start: date, end: date) -> tuple[str, list[date]]:
+    """The finest bucket that keeps the chart within MAX_CHART_POINTS points. Any date can be
+    logged, so a span of centuries must not become a page of thousands of points: past that,
+    the chart starts MAX_CHART_POINTS years before the end (earlier amounts open the curve)."""
+    if _bucket_count(start, end, "day") <= DAILY_SPAN_LIMIT_DAYS + 1:
+        bucket = "day"
+    else:
+        bucket = next((b for b in ("week", "month") if _bucket_count(start, end, b) <= MAX_CHART_POINTS), "year")
+    if bucket == "year" and _bucket_count(start, end, "year") > MAX_CHART_POINTS:
+        start = date(end.year - MAX_CHART_POINTS + 1, 1, 1)
+    days, day = [], _bucket_of(start, bucket)
+    while day is not None and day <= end:
+        days.append(day)
+        day = _next_bucket(day, bucket)
+    return bucket, days
 
 
 def burnup_series(dated: list[tuple[date, Decimal]], budget: Decimal | None, *, start: date, end: date) -> Burnup:
     """Cumulative totals of dated amounts, one point per bucket between `start` and `end`."""
     bucket, days = _buckets(start, end)
     per_bucket: dict[date, Decimal] = defaultdict(Decimal)
+    total = Decimal("0")
     for day, amount in dated:
-        per_bucket[_bucket_of(day, bucket)] += Decimal(amount)
-    total, points = Decimal("0"), []
+        if _bucket_of(day, bucket) < days[0]:
+            total += Decimal(amount)  # before the chart's first point
+        else:
+            per_bucket[_bucket_of(day, bucket)] += Decimal(amount)
+    points = []
     for day in days:
         total += per_bucket.get(day, Decimal("0"))
         points.append((day, total))

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput, PermissionDenied, ServiceError
-from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate
+from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, request_value
 from rbac.choices import ProjectPermission as P
 from rbac.querysets import project_permissions, require_project_permission
 
@@ -68,7 +68,7 @@ def _edit_refusal(ticket: Ticket, user) -> ServiceError | None:
 
 
 def _safe_next(request, default: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next")
+    target = request_value(request, "next")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                                   require_https=request.is_secure()):
         return target
@@ -328,7 +328,7 @@ def ticket_create(request):
     projects = Project.objects.visible_to(user, P.TICKETS_WRITE).filter(is_active=True).order_by("key")
     if not projects.exists():
         raise PermissionDenied(str(NO_WRITABLE_PROJECT_MESSAGE), code="missing_permission")
-    chosen = projects.filter(key=(request.POST.get("project") or request.GET.get("project") or "").upper()).first()
+    chosen = projects.filter(key=request_value(request, "project").upper()).first()
     # Assignees are members of the chosen project; before one is chosen, of any project offered.
     assignees = selectors.project_members([chosen.pk] if chosen else projects.values("pk"))
     form = TicketForm(_posted(request), projects=projects, assignees=assignees,

@@ -71,6 +71,13 @@
       // HX-Request: refusals come back as a message fragment, not a whole page.
       headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" }
     }).then(function (response) {
+      // An expired session answers with a redirect to the login page: nothing was saved.
+      var login = response.headers.get("HX-Redirect");
+      if (login || response.redirected) {
+        moveBack(move, toColumn);
+        window.location.assign(login || response.url);
+        return null;
+      }
       if (response.ok) return null;
       return response.text().then(function (html) {
         moveBack(move, toColumn);

@@ -53,5 +53,8 @@ def test_language_switcher_changes_the_page_language_to_polish(page, live_server
     expect(page.locator("#language-select")).to_have_value("pl")
     page.goto(f"{live_server.url}/dashboard/")
     expect(page.locator("html")).to_have_attribute("lang", "pl")
-    # TODO(lead): enable when the Polish catalogue lands (locale/pl/LC_MESSAGES/django.mo):
-    # expect(page.locator(MAIN_NAV).get_by_role("link", name="Projekty")).to_be_visible()
+    nav = page.locator("nav.mainnav")  # its aria-label is in Polish now
+    expect(nav).to_have_attribute("aria-label", "Nawigacja główna")
+    expect(nav.get_by_role("link", name="Projekty")).to_be_visible()
+    expect(nav.get_by_role("link", name="Moja praca")).to_be_visible()
+    expect(page.get_by_role("button", name="Wyloguj")).to_be_visible()

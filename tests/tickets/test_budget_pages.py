@@ -240,3 +240,21 @@ def test_meter_states(consumed, budget, state, percent):
     meter = Meter(None if consumed is None else Decimal(consumed), None if budget is None else Decimal(budget))
     assert meter.state == state and meter.percent == percent
     assert 0 <= meter.bar_percent <= 100
+
+
+def test_burnup_of_any_span_stays_within_the_point_limit():
+    from tickets.selectors import MAX_CHART_POINTS
+
+    dated = [(date(1, 1, 1), Decimal("2")), (date(2026, 10, 1), Decimal("3")), (date(9999, 12, 31), Decimal("5"))]
+    series = burnup_series(dated, Decimal("100"), start=date(1, 1, 1), end=date(9999, 12, 31))
+    assert series.bucket == "year" and len(series.points) == MAX_CHART_POINTS
+    # Amounts before the first point open the curve; nothing is lost.
+    assert series.points[0][1] == Decimal("5") and series.points[-1][1] == Decimal("10")
+
+
+def test_burnup_is_monthly_for_spans_of_years():
+    series = burnup_series([(date(2022, 3, 15), Decimal("1")), (date(2026, 6, 30), Decimal("4"))], None,
+                           start=date(2022, 3, 15), end=date(2026, 6, 30))
+    assert series.bucket == "month"
+    assert series.points[0] == (date(2022, 3, 1), Decimal("1"))
+    assert series.points[-1] == (date(2026, 6, 1), Decimal("5"))
