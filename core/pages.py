@@ -7,9 +7,11 @@ in the `X-Error-Code` header as well as on the page."""
 
 from functools import wraps
 
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput, ServiceError
 
@@ -42,6 +44,11 @@ def handles_refusals(view):
             return refusal_response(request, error)
 
     return wrapper
+
+
+def post_action(view):
+    """A dashboard action: logged-in users only, POST only, service refusals shown as pages."""
+    return login_required(require_POST(handles_refusals(view)))
 
 
 def add_service_errors(form, error: InvalidInput) -> None:

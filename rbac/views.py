@@ -8,10 +8,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput
-from core.pages import add_service_errors, handles_refusals, invalid_form_response
+from core.pages import add_service_errors, invalid_form_response, post_action
 
 from . import services
 from .forms import ApiTokenForm
@@ -36,9 +35,7 @@ def profile(request):
 
 
 @never_cache
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def token_create(request):
     form = ApiTokenForm(request.POST)
     if form.is_valid():
@@ -52,9 +49,7 @@ def token_create(request):
     return invalid_form_response(request, PROFILE_TEMPLATE, _profile_context(request, form))
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def token_revoke(request, pk: int):
     # Someone else's token is a 404, like a missing one.
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)

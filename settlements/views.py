@@ -21,12 +21,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing.selectors import settlement_totals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceError
-from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, request_value
+from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, post_action, request_value
 from core.uploads import content_length_too_large, upload_too_large
 from tickets.models import Ticket
 
@@ -241,9 +240,7 @@ def settlement_edit(request, pk: int):
     return invalid_form_response(request, FORM_TEMPLATE, context)
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def settlement_delete(request, pk: int):
     settlement = _visible_settlement(request.user, pk)
     services.settlement_delete(actor=request.user, settlement=settlement)
@@ -386,9 +383,7 @@ def _section_response(request, settlement: Settlement, section: str, *, status: 
 
 # --- Status -------------------------------------------------------------------------------
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def settlement_transition(request, pk: int):
     settlement = _visible_settlement(request.user, pk)
     form = TransitionForm(request.POST)
@@ -421,9 +416,7 @@ def ticket_search(request, pk: int):
     return render(request, SEARCH_RESULTS_TEMPLATE, _search_results(request, settlement, request.GET.get("q", "")))
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def ticket_link(request, pk: int):
     settlement = _visible_settlement(request.user, pk)
     form = LinkTicketForm(request.POST)
@@ -438,9 +431,7 @@ def ticket_link(request, pk: int):
     return _section_response(request, settlement, "tickets", **extra)
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def ticket_unlink(request, pk: int, ticket_id: int):
     settlement = _visible_settlement(request.user, pk)
     ticket = _readable_ticket(request.user, ticket_id)
@@ -462,9 +453,7 @@ def _csrf_refusal(request):
 
 
 @csrf_exempt  # checked inside, after the rights: the middleware would parse the whole body first
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def attachment_upload(request, pk: int):
     """As the API does: rights and the declared size are checked before a byte of the body is
     read; the body then streams through the size-limited upload handler."""
@@ -492,9 +481,7 @@ def attachment_upload(request, pk: int):
     return _section_response(request, settlement, "attachments")
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def attachment_update(request, pk: int, attachment_id: int):
     settlement = _visible_settlement(request.user, pk)
     attachment = _attachment_of(settlement, attachment_id)
@@ -505,9 +492,7 @@ def attachment_update(request, pk: int, attachment_id: int):
     return _section_response(request, settlement, "attachments")
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def attachment_delete(request, pk: int, attachment_id: int):
     settlement = _visible_settlement(request.user, pk)
     services.attachment_delete(actor=request.user, attachment=_attachment_of(settlement, attachment_id))
@@ -537,9 +522,7 @@ def attachment_preview(request, pk: int, attachment_id: int):
 # --- Share links --------------------------------------------------------------------------
 
 @never_cache  # the answer holds the token, shown this once
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def share_link_create(request, pk: int):
     settlement = _visible_settlement(request.user, pk)
     form = ShareLinkForm(request.POST)
@@ -558,9 +541,7 @@ def share_link_create(request, pk: int):
     return _section_response(request, settlement, "share_links", status=400, error_code="invalid", share_form=form)
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def share_link_revoke(request, pk: int, link_id: int):
     settlement = _visible_settlement(request.user, pk)
     services.share_link_revoke(actor=request.user, link=_share_link_of(settlement, link_id))

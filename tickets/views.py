@@ -14,10 +14,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput, PermissionDenied, ServiceError
-from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, request_value
+from core.pages import add_service_errors, handles_refusals, invalid_form_response, paginate, post_action, request_value
 from rbac.choices import ProjectPermission as P
 from rbac.querysets import project_permissions, require_project_permission
 
@@ -128,9 +127,7 @@ def project_board(request, key: str):
     return render(request, "tickets/project_board.html", _board_context(request, project))
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def ticket_status(request, key: str):
     """Move a ticket to another column: the board's drag-and-drop (kanban.js) and its keyboard
     fallback form. A frozen ticket may still move (the guards allow a status-only change)."""
@@ -280,30 +277,22 @@ def _record_delete(request, key: str, kind: str, pk: int):
     return _record_answer(request, ticket, kind, "delete")
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def time_entry_create(request, key: str):
     return _record_create(request, key, "time_entry")
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def time_entry_delete(request, key: str, pk: int):
     return _record_delete(request, key, "time_entry", pk)
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def expense_create(request, key: str):
     return _record_create(request, key, "expense")
 
 
-@login_required
-@require_POST
-@handles_refusals
+@post_action
 def expense_delete(request, key: str, pk: int):
     return _record_delete(request, key, "expense", pk)
 
