@@ -17,14 +17,13 @@ from django.db.models import Sum
 
 from tickets.extensions import register_budget_meter
 
-from .choices import ItemStatus, SourceType
+from .choices import SourceType
 from .models import BillingItem
-
-CONSUMING_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED)
+from .selectors import BILLED_STATUSES
 
 
 def _consuming_items():
-    return BillingItem.objects.filter(status__in=CONSUMING_STATUSES).exclude(source_type=SourceType.CREDIT)
+    return BillingItem.objects.filter(status__in=BILLED_STATUSES).exclude(source_type=SourceType.CREDIT)
 
 
 class BillingBudgetMeter:
