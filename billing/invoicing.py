@@ -17,12 +17,12 @@
 Every action writes a BillingLog entry with actor, scope, item count, duration and summary."""
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotFound
@@ -32,12 +32,14 @@ from .choices import ItemStatus, LogAction, SourceType
 from .models import BillingItem, BillingLog, BillingRun, Client, Invoice, InvoiceCounter
 from .money import line_total
 from .reconciliation import Scope
-from .selectors import totals_by_currency
+from .selectors import MoneyTotals, totals_by_currency
 from .services import require_billing, require_line_fits
 from .sources import ClientScope, matches, registered_sources
 from .triggers import request_reconciliation
 
 INVOICE_SERIES = ""
+# Drafts per UPDATE when a run is posted (each UPDATE carries a CASE per column over its rows).
+POST_BATCH_SIZE = 200
 CREDIT_NOTE_SERIES = "CN"
 RUN_NOT_OPEN_MESSAGE = "Run {run} is {status}; only an open run can be {what}."
 NOT_DRAFT_MESSAGE = "Invoice {invoice} is {status}; only a draft can be {what}."
@@ -70,23 +72,54 @@ class BuildResult:
     dry_run: bool = False
 
 
-def _open_run_holding(client: Client, period: date) -> Invoice | None:
-    return (Invoice.objects.filter(client=client, status=Invoice.Status.DRAFT, run__status=BillingRun.Status.OPEN,
-                                   run__period_month=period).select_related("run").first())
+def _runs_holding(client_ids: list[int], period: date) -> dict[int, Invoice]:
+    """Per client, a draft of an open run for `period` that already holds it."""
+    drafts = (Invoice.objects.filter(client_id__in=client_ids, status=Invoice.Status.DRAFT,
+                                     run__status=BillingRun.Status.OPEN, run__period_month=period)
+              .select_related("run").order_by("pk"))
+    held: dict[int, Invoice] = {}
+    for draft in drafts:
+        held.setdefault(draft.client_id, draft)
+    return held
 
 
-def _reserve(run: BillingRun, client: Client, items: list[BillingItem], now) -> list[Invoice]:
-    by_currency: dict[str, list[int]] = defaultdict(list)
-    for item in items:
-        by_currency[item.currency].append(item.pk)
-    drafts = []
-    for currency, item_ids in sorted(by_currency.items()):
-        draft = Invoice.objects.create(client=client, run=run, currency=currency, period_month=run.period_month,
-                                       built_at=now)
-        BillingItem.objects.filter(pk__in=item_ids, status=ItemStatus.PENDING).update(
-            status=ItemStatus.RESERVED, invoice=draft, run=run, updated_at=now)
-        drafts.append(draft)
-    return drafts
+def _pending_groups(client_ids: list[int], period: date, include_prior: bool) -> list[dict]:
+    """Per client and currency: how many pending items and their net, in one query."""
+    items = BillingItem.objects.filter(client_id__in=client_ids, status=ItemStatus.PENDING)
+    items = items.filter(period_month__lte=period) if include_prior else items.filter(period_month=period)
+    return list(items.values("client_id", "currency").annotate(items=Count("pk"), net=Sum("total"))
+                .order_by("client_id", "currency"))
+
+
+# Every pending item of a built client goes to the new draft of its currency: one statement
+# for the whole run, joined on (run, client, currency).
+RESERVE_SQL = """
+UPDATE {items} SET status = %s, invoice_id = draft.id, run_id = draft.run_id, updated_at = %s
+FROM {invoices} AS draft
+WHERE draft.run_id = %s AND draft.client_id = {items}.client_id AND draft.currency = {items}.currency
+  AND {items}.status = %s AND {items}.period_month {period_test} %s
+"""
+
+
+def _reserve(run: BillingRun, groups: list[dict], now) -> dict[int, tuple[int, int]]:
+    """One draft per client and currency, then their items reserved; (client, currency) of each
+    draft id."""
+    drafts = Invoice.objects.bulk_create([
+        Invoice(client_id=group["client_id"], run=run, currency=group["currency"], period_month=run.period_month,
+                built_at=now) for group in groups])
+    if not all(draft.pk for draft in drafts):  # a database that cannot return ids from a bulk insert
+        drafts = list(Invoice.objects.filter(run=run).order_by("pk"))
+    statement = RESERVE_SQL.format(items=BillingItem._meta.db_table, invoices=Invoice._meta.db_table,
+                                   period_test="<=" if run.include_prior_periods else "=")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [ItemStatus.RESERVED, now, run.pk, ItemStatus.PENDING, run.period_month])
+    return {draft.pk: (draft.client_id, draft.currency) for draft in drafts}
+
+
+def _reserved_counts(run: BillingRun) -> dict[tuple[int, str], dict]:
+    rows = (BillingItem.objects.filter(run=run, status=ItemStatus.RESERVED)
+            .values("invoice_id", "client_id", "currency").annotate(items=Count("pk"), net=Sum("total")).order_by())
+    return {(row["client_id"], row["currency"]): row for row in rows}
 
 
 def _client_ids(client_ids) -> list[int]:
@@ -99,45 +132,43 @@ def _client_ids(client_ids) -> list[int]:
     return sorted(clients.values_list("pk", flat=True))
 
 
+def _skipped(held: dict[int, Invoice], clients: dict[int, Client], period: date) -> list[dict]:
+    return [{"client": client_id, "run": draft.run_id, "invoice": draft.pk,
+             "detail": ALREADY_HELD_MESSAGE.format(client=clients[client_id], run=draft.run_id,
+                                                   period=f"{period:%Y-%m}")}
+            for client_id, draft in sorted(held.items())]
+
+
 @transaction.atomic
 def run_build(*, actor, period: date, client_ids=None, include_prior_periods: bool = True,
               dry_run: bool = False) -> BuildResult:
-    """Build one draft invoice per client and currency for `period` (a month); see the module."""
+    """Build one draft invoice per client and currency for `period` (a month); see the module.
+    Set-based: the same few statements for one client or a thousand."""
     require_billing(actor, "manage")
     started, now = time.monotonic(), timezone.now()
-    ids = _client_ids(client_ids)
-    result = BuildResult(run=None, dry_run=dry_run)
-    run = None
-    for client in Client.objects.select_for_update().filter(pk__in=ids).order_by("pk"):
-        held = _open_run_holding(client, period)
-        if held:
-            result.skipped.append({"client": client.pk, "run": held.run_id, "invoice": held.pk,
-                                   "detail": ALREADY_HELD_MESSAGE.format(client=client, run=held.run_id,
-                                                                         period=f"{period:%Y-%m}")})
-            continue
-        items = list(_pending_for(client, period, include_prior_periods).select_for_update().order_by("pk"))
-        if not items:
-            continue
-        for currency, totals in sorted(totals_by_currency([(i.currency, i.total, i.vat_rate) for i in items]).items()):
-            result.invoices.append({"client": client.pk, "currency": currency, "net": totals.net,
-                                    "items": sum(1 for i in items if i.currency == currency)})
-        if dry_run:
-            continue
-        if run is None:
-            run = BillingRun.objects.create(period_month=period, include_prior_periods=include_prior_periods,
-                                            client_ids=list(client_ids) if client_ids else None, created_by=actor)
-        for draft in _reserve(run, client, items, now):
-            next(entry for entry in result.invoices
-                 if entry["client"] == client.pk and entry["currency"] == draft.currency)["invoice"] = draft.pk
+    clients = {client.pk: client for client in
+               Client.objects.select_for_update().filter(pk__in=_client_ids(client_ids)).order_by("pk")}
+    held = _runs_holding(list(clients), period)
+    result = BuildResult(run=None, dry_run=dry_run, skipped=_skipped(held, clients, period))
+    groups = _pending_groups([pk for pk in clients if pk not in held], period, include_prior_periods)
+    result.invoices = [{"client": g["client_id"], "currency": g["currency"], "net": g["net"], "items": g["items"]}
+                       for g in groups]
     if dry_run:
         return result
-    if run is None:
+    if not groups:
         if result.skipped:
             first = result.skipped[0]
             raise Conflict(first["detail"], code="already_in_open_run", extra={"skipped": result.skipped})
         raise Conflict(NOTHING_TO_BUILD_MESSAGE.format(clients="the chosen clients", period=f"{period:%Y-%m}"),
                        code="nothing_to_build")
+    run = BillingRun.objects.create(period_month=period, include_prior_periods=include_prior_periods,
+                                    client_ids=list(client_ids) if client_ids else None, created_by=actor)
+    _reserve(run, groups, now)
+    reserved = _reserved_counts(run)
     result.run = run
+    result.invoices = [{"client": client_id, "currency": currency, "net": row["net"], "items": row["items"],
+                        "invoice": row["invoice_id"]} for (client_id, currency), row in sorted(reserved.items())]
+    Invoice.objects.filter(run=run, items__isnull=True).delete()  # a currency whose items left meanwhile
     count = sum(entry["items"] for entry in result.invoices)
     _log(LogAction.BUILD, actor=actor, started=started, item_count=count,
          scope={"run": run.pk, "period": f"{period:%Y-%m}", "clients": client_ids or "all"},
@@ -256,39 +287,71 @@ def invoice_refresh(*, actor, invoice: Invoice) -> Invoice | None:
 
 # --- Posting -------------------------------------------------------------------------------------
 
-def _take_number(series: str, year: int) -> int:
+def _take_numbers(series: str, year: int, count: int) -> int:
+    """The first of `count` consecutive numbers of a series, from its counter row locked until
+    the transaction ends (a rollback gives them all back: no gaps)."""
     counter, _ = InvoiceCounter.objects.get_or_create(series=series, year=year)
     counter = InvoiceCounter.objects.select_for_update().get(pk=counter.pk)
-    number = counter.next_number
-    InvoiceCounter.objects.filter(pk=counter.pk).update(next_number=number + 1)
-    return number
+    first = counter.next_number
+    InvoiceCounter.objects.filter(pk=counter.pk).update(next_number=first + count)
+    return first
 
 
 def format_number(series: str, year: int, sequence: int) -> str:
     return f"{series + '-' if series else ''}{year}-{sequence:04d}"
 
 
-def _finalise(invoice: Invoice, *, actor, series: str, item_status: str) -> Invoice:
-    """Number, total and post `invoice` (already locked) and give its items `item_status`."""
+def _totals_by_invoice(invoices: list[Invoice]) -> dict[int, MoneyTotals]:
+    """Net and VAT of each invoice from its lines, in one query (VAT rounded per line)."""
+    currency = {invoice.pk: invoice.currency for invoice in invoices}
+    rows = (BillingItem.objects.filter(invoice_id__in=list(currency))
+            .values_list("invoice_id", "currency", "total", "vat_rate").order_by())
+    by_invoice: dict[int, list] = {pk: [] for pk in currency}
+    for invoice_id, item_currency, total, vat_rate in rows:
+        by_invoice[invoice_id].append((item_currency, total, vat_rate))
+    return {pk: totals_by_currency(lines).get(currency[pk], MoneyTotals()) for pk, lines in by_invoice.items()}
+
+
+def _finalise_all(invoices: list[Invoice], *, actor, series: str, item_status: str) -> list[Invoice]:
+    """Number, total and post `invoices` (already locked, in numbering order) and give their
+    items `item_status`: a few statements however many invoices there are."""
     now = timezone.now()
-    year = periods.month_of_instant(now, invoice.client.time_zone).year
-    sequence = _take_number(series, year)
-    totals = totals_by_currency(invoice.items.all()).get(invoice.currency)
-    net, vat = (totals.net, totals.vat) if totals else (Decimal("0.00"), Decimal("0.00"))
-    invoice.items.filter(status__in=(ItemStatus.RESERVED, ItemStatus.INVOICED)).update(
+    years = [periods.month_of_instant(now, invoice.client.time_zone).year for invoice in invoices]
+    firsts = {year: _take_numbers(series, year, years.count(year)) for year in sorted(set(years))}
+    totals = _totals_by_invoice(invoices)
+    BillingItem.objects.filter(invoice__in=invoices, status__in=(ItemStatus.RESERVED, ItemStatus.INVOICED)).update(
         status=item_status, updated_at=now)
-    Invoice.objects.filter(pk=invoice.pk).update(
-        status=Invoice.Status.POSTED, series=series, year=year, sequence=sequence,
-        number=format_number(series, year, sequence), net=net, vat=vat, gross=net + vat, posted_at=now,
-        posted_by=actor)
-    invoice.refresh_from_db()
-    return invoice
+    for invoice, year in zip(invoices, years, strict=True):
+        sequence, firsts[year] = firsts[year], firsts[year] + 1
+        money_totals = totals[invoice.pk]
+        invoice.status, invoice.series, invoice.year, invoice.sequence = Invoice.Status.POSTED, series, year, sequence
+        invoice.number = format_number(series, year, sequence)
+        invoice.net, invoice.vat, invoice.gross = money_totals.net, money_totals.vat, money_totals.gross
+        invoice.posted_at, invoice.posted_by = now, actor
+    Invoice.objects.bulk_update(invoices, ["status", "series", "year", "sequence", "number", "net", "vat", "gross",
+                                           "posted_at", "posted_by"], batch_size=POST_BATCH_SIZE)
+    return invoices
+
+
+def _finalise(invoice: Invoice, *, actor, series: str, item_status: str) -> Invoice:
+    return _finalise_all([invoice], actor=actor, series=series, item_status=item_status)[0]
 
 
 def _close_run_if_done(run_id: int | None) -> None:
     if run_id and not Invoice.objects.filter(run_id=run_id, status=Invoice.Status.DRAFT).exists():
         BillingRun.objects.filter(pk=run_id, status=BillingRun.Status.OPEN).update(
             status=BillingRun.Status.POSTED, posted_at=timezone.now())
+
+
+def _log_posted(invoices: list[Invoice], *, actor, started: float) -> None:
+    counts = dict(BillingItem.objects.filter(invoice__in=invoices).values_list("invoice_id").annotate(Count("pk"))
+                  .order_by())
+    duration = int((time.monotonic() - started) * 1000)
+    BillingLog.objects.bulk_create([BillingLog(
+        action=LogAction.POST, actor=actor, item_count=counts.get(posted.pk, 0), duration_ms=duration,
+        scope={"invoice": posted.pk, "run": posted.run_id, "client": posted.client_id},
+        summary=(f"Posted {posted.number}: net {posted.net}, VAT {posted.vat}, gross {posted.gross} "
+                 f"{posted.currency}")[:500]) for posted in invoices])
 
 
 @transaction.atomic
@@ -298,21 +361,24 @@ def invoice_post(*, actor, invoice: Invoice) -> Invoice:
     invoice = _lock_draft(invoice, "posted")
     posted = _finalise(invoice, actor=actor, series=INVOICE_SERIES, item_status=ItemStatus.INVOICED)
     _close_run_if_done(posted.run_id)
-    _log(LogAction.POST, actor=actor, started=started, item_count=posted.items.count(),
-         scope={"invoice": posted.pk, "run": posted.run_id, "client": posted.client_id},
-         summary=f"Posted {posted.number}: net {posted.net}, VAT {posted.vat}, gross {posted.gross} {posted.currency}")
+    _log_posted([posted], actor=actor, started=started)
     return posted
 
 
 @transaction.atomic
 def run_post(*, actor, run: BillingRun) -> list[Invoice]:
-    """Post every draft of an open run, all or nothing."""
+    """Post every draft of an open run, all or nothing, numbered in the order of client names."""
     require_billing(actor, "admin")
+    started = time.monotonic()
     run = _lock_run(run, "posted")
-    drafts = list(Invoice.objects.filter(run=run, status=Invoice.Status.DRAFT).order_by("client__name", "pk"))
+    drafts = list(Invoice.objects.select_for_update(of=("self",)).filter(run=run, status=Invoice.Status.DRAFT)
+                  .select_related("client").order_by("client__name", "pk"))
     if not drafts:
         raise Conflict(NOTHING_TO_POST_MESSAGE.format(run=run.pk), code="nothing_to_post")
-    return [invoice_post(actor=actor, invoice=draft) for draft in drafts]
+    posted = _finalise_all(drafts, actor=actor, series=INVOICE_SERIES, item_status=ItemStatus.INVOICED)
+    _close_run_if_done(run.pk)
+    _log_posted(posted, actor=actor, started=started)
+    return posted
 
 
 # --- Corrections ---------------------------------------------------------------------------------

@@ -362,6 +362,9 @@ class BillingItem(models.Model):
     original_item = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
                                       related_name="adjustments", help_text=_("For credit/debit items."))
     void_reason = models.CharField(max_length=500, blank=True)
+    # Digest of the compared fields (billing.sources.fingerprint): reconciliation diffs by it.
+    # Empty on items written before it existed; those are compared field by field.
+    fingerprint = models.BigIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

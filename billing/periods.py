@@ -6,7 +6,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -55,6 +55,11 @@ class Period:
     @property
     def label(self) -> str:
         return f"{self.month:%Y-%m}"
+
+    @cached_property
+    def text(self) -> str:
+        """Month, start and end as one string (item fingerprints; Periods are cached and reused)."""
+        return f"{self.month}\x1f{self.start}\x1f{self.end}"
 
 
 @lru_cache(maxsize=4096)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from tickets.models import Expense, TimeEntry
 
-from . import periods
+from . import bulk, periods
 from .choices import LIVE_STATUSES, LOCKED_STATUSES, ItemStatus, LogAction, RunStatus, SourceType, UnmatchedReason
 from .models import (
     BillingItem,
@@ -38,23 +38,26 @@ from .sources import ClientScope, ItemSpec, Unmatched, matches, registered_sourc
 logger = logging.getLogger(__name__)
 
 RECORD_MODELS = {"time_entry": TimeEntry, "expense": Expense, "sales_line": SalesLine}
-KEY_LOOKUP_CHUNK = 2000
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What to reconcile. Empty: everything. `record_kind` + `record_id`: one source record."""
+    """What to reconcile. Empty: everything. `record_kind` with `record_id`, or with several
+    `record_ids` (saves worked off together): those source records."""
 
     client_id: int | None = None
     contract_id: int | None = None
     period: date | None = None
     record_kind: str | None = None
     record_id: int | None = None
+    record_ids: tuple[int, ...] | None = None
 
     def as_dict(self) -> dict:
         values = {name: value for name, value in asdict(self).items() if value is not None}
         if self.period:
             values["period"] = f"{self.period:%Y-%m}"
+        if self.record_ids is not None:
+            values["record_ids"] = list(self.record_ids)
         return values
 
     @classmethod
@@ -62,13 +65,21 @@ class Scope:
         values = dict(values)
         if values.get("period"):
             values["period"] = periods.parse_period(values["period"])
+        if values.get("record_ids") is not None:
+            values["record_ids"] = tuple(values["record_ids"])
         return cls(**values)
 
     @property
     def months(self) -> frozenset[date] | None:
         return frozenset({self.period}) if self.period else None
 
+    @property
+    def records(self) -> tuple[int, ...]:
+        return self.record_ids if self.record_ids is not None else (self.record_id,)
+
     def describe(self) -> str:
+        if self.record_ids is not None and len(self.record_ids) > 3:
+            return f"{len(self.record_ids)} records of kind {self.record_kind}"
         return ", ".join(f"{name} {value}" for name, value in self.as_dict().items()) or "everything"
 
 
@@ -84,46 +95,49 @@ def _merge(plan: Plan, client_id: int, months: frozenset[date] | None) -> None:
         plan[client_id] = plan.get(client_id, frozenset()) | months
 
 
-def _contract_in_force(project_id: int, day: date) -> Contract | None:
-    return (Contract.objects.filter(project_links__project_id=project_id, valid_from__lte=day)
-            .filter(Q(valid_to__isnull=True) | Q(valid_to__gte=day)).select_related("client").first())
+def _contracts_by_project(project_ids) -> dict[int, list[Contract]]:
+    by_project: dict[int, list[Contract]] = {}
+    links = ContractProject.objects.filter(project_id__in=project_ids).select_related("contract")
+    for link in links.order_by("contract__valid_from", "contract_id"):
+        by_project.setdefault(link.project_id, []).append(link.contract)
+    return by_project
 
 
-def _record_location(kind: str, record_id: int) -> tuple[int | None, date | None, Unmatched | None]:
-    """(client id, month, unmatched) of a source record as it is now; all None if it is gone
-    or not billable."""
+def _plan_records(kind: str, record_ids: tuple[int, ...]) -> tuple[Plan, list[Unmatched]]:
+    """The client units where these source records are now, and where their live items are
+    (a record that moved, vanished or stopped being billable leaves an item to supersede), in a
+    handful of queries however many records there are."""
+    plan: Plan = {}
+    unmatched: list[Unmatched] = []
     if kind == "sales_line":
-        line = SalesLine.objects.filter(pk=record_id).values("client_id", "date").first()
-        return (line["client_id"], periods.month_of(line["date"]), None) if line else (None, None, None)
-    date_field = "work_date" if kind == "time_entry" else "date"
-    record = (RECORD_MODELS[kind].objects.filter(pk=record_id, billable=True)
-              .values("ticket__project_id", date_field).first())
-    if record is None:
-        return None, None, None
-    project_id, day = record["ticket__project_id"], record[date_field]
-    contract = _contract_in_force(project_id, day)
-    if contract is None:
+        for client_id, day in SalesLine.objects.filter(pk__in=record_ids).values_list("client_id", "date"):
+            _merge(plan, client_id, frozenset({periods.month_of(day)}))
+    else:
+        date_field = "work_date" if kind == "time_entry" else "date"
         source_type = SourceType.TICKET_TIME if kind == "time_entry" else SourceType.EXPENSE
-        return None, None, Unmatched(source_type, record_id, UnmatchedReason.NO_CONTRACT,
-                                     project_id=project_id, source_date=day)
-    return contract.client_id, periods.month_of(day), None
+        records = list(RECORD_MODELS[kind].objects.filter(pk__in=record_ids, billable=True)
+                       .values_list("pk", "ticket__project_id", date_field))
+        contracts = _contracts_by_project({project_id for _, project_id, _ in records})
+        for pk, project_id, day in records:
+            contract = next((c for c in contracts.get(project_id, ()) if c.covers(day)), None)
+            if contract is None:
+                unmatched.append(Unmatched(source_type, pk, UnmatchedReason.NO_CONTRACT, project_id=project_id,
+                                           source_date=day))
+            else:
+                _merge(plan, contract.client_id, frozenset({periods.month_of(day)}))
+    existing = (BillingItem.objects.filter(status__in=LIVE_STATUSES, source_id__in=record_ids,
+                                           source_type__in=source_types_of_record(kind))
+                .values_list("client_id", "period_month").distinct())
+    for client_id, month in existing:
+        _merge(plan, client_id, frozenset({month}))
+    return plan, unmatched
 
 
 def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
     plan: Plan = {}
     unmatched: list[Unmatched] = []
     if scope.record_kind:
-        client_id, month, missing = _record_location(scope.record_kind, scope.record_id)
-        if client_id:
-            _merge(plan, client_id, frozenset({month}))
-        if missing:
-            unmatched.append(missing)
-        existing = (BillingItem.objects.filter(status__in=LIVE_STATUSES, source_id=scope.record_id,
-                                               source_type__in=source_types_of_record(scope.record_kind))
-                    .values_list("client_id", "period_month").distinct())
-        for client_id, month in existing:
-            _merge(plan, client_id, frozenset({month}))
-        return plan, unmatched
+        return _plan_records(scope.record_kind, scope.records)
     if scope.contract_id:
         client_ids = set(Contract.objects.filter(pk=scope.contract_id).values_list("client_id", flat=True))
         client_ids |= set(BillingItem.objects.filter(contract_id=scope.contract_id, status__in=LIVE_STATUSES)
@@ -191,37 +205,61 @@ def _compute_specs(scope: ClientScope) -> dict[str, ItemSpec]:
     return specs
 
 
-def _lock_live_items(client: Client, months, keys) -> dict[str, BillingItem]:
+@dataclass(frozen=True)
+class LiveItem:
+    """What the diff needs of a stored live item; the whole row only when it has no fingerprint."""
+
+    pk: int
+    key: str
+    status: str
+    fingerprint: int | None
+
+    FIELDS = ("pk", "source_key", "status", "fingerprint")
+
+
+def _lock_live_items(client: Client, months, keys) -> dict[str, LiveItem]:
     """The live items of the unit, plus live items elsewhere that stand for one of its keys
-    (a source moved to another month or client keeps its lineage)."""
-    live = BillingItem.objects.select_for_update(of=("self",)).filter(
-        status__in=LIVE_STATUSES, source_type__in=list(registered_sources()))
-    in_unit = live.filter(client=client)
+    (a source moved to another month or client keeps its lineage), locked."""
+    source_types = list(registered_sources())
+    in_unit = BillingItem.objects.select_for_update(of=("self",)).filter(
+        status__in=LIVE_STATUSES, source_type__in=source_types, client=client).order_by("pk")
     if months is not None:
         in_unit = in_unit.filter(period_month__in=months)
-    items = {item.source_key: item for item in in_unit.order_by("pk")}
+    items = {row[1]: LiveItem(*row) for row in in_unit.values_list(*LiveItem.FIELDS)}
     missing = [key for key in keys if key not in items]
-    for start in range(0, len(missing), KEY_LOOKUP_CHUNK):
-        for item in live.filter(source_key__in=missing[start:start + KEY_LOOKUP_CHUNK]).order_by("pk"):
-            items[item.source_key] = item
+    items.update((row[1], LiveItem(*row)) for row in bulk.lock_live_items_by_key(missing, source_types))
     return items
 
 
-def _apply(run: ReconciliationRun, specs: dict[str, ItemSpec], items: dict[str, BillingItem]) -> UnitResult:
+def _unchanged(item: LiveItem, spec: ItemSpec, legacy: dict[int, BillingItem]) -> bool:
+    if item.fingerprint is not None:
+        return item.fingerprint == spec.fingerprint
+    return matches(legacy[item.pk], spec.item_values())
+
+
+def _legacy_items(items: dict[str, LiveItem]) -> dict[int, BillingItem]:
+    """Items written before fingerprints: loaded whole, to be compared field by field."""
+    ids = [item.pk for item in items.values() if item.fingerprint is None]
+    return BillingItem.objects.in_bulk(ids) if ids else {}
+
+
+def _apply(run: ReconciliationRun, specs: dict[str, ItemSpec], items: dict[str, LiveItem]) -> UnitResult:
+    """Diff the specs against the live items by fingerprint, then write the difference in bulk:
+    one UPDATE for the superseded items, one bulk insert (COPY on PostgreSQL) for the new ones."""
     result = UnitResult(processed=len(specs))
+    legacy = _legacy_items(items)
     replaced, new_items = [], []
     for key, spec in specs.items():
-        values = spec.item_values()
         item = items.pop(key, None)
         if item is None:
-            new_items.append(BillingItem(**values, reconciliation_run=run))
-        elif matches(item, values):
+            new_items.append((spec, None))
+        elif _unchanged(item, spec, legacy):
             result.unchanged += 1
         elif item.status in LOCKED_STATUSES:
             result.skipped_locked += 1
         else:
             replaced.append(item.pk)
-            new_items.append(BillingItem(**values, reconciliation_run=run, supersedes=item))
+            new_items.append((spec, item.pk))
     for item in items.values():  # live items whose source vanished or left the contract
         if item.status in LOCKED_STATUSES:
             result.skipped_locked += 1
@@ -230,7 +268,7 @@ def _apply(run: ReconciliationRun, specs: dict[str, ItemSpec], items: dict[str, 
     if replaced:
         # Superseded first: the new item takes over the source key, which allows one live item.
         BillingItem.objects.filter(pk__in=replaced).update(status=ItemStatus.SUPERSEDED, updated_at=timezone.now())
-    BillingItem.objects.bulk_create(new_items, batch_size=1000)
+    bulk.insert_items(new_items, reconciliation_run_id=run.pk)
     result.created, result.superseded = len(new_items), len(replaced)
     return result
 

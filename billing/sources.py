@@ -5,6 +5,7 @@ specs with the stored items. Register a new source type with `register_source`.
 A client scope loads the client's contracts once and answers "which contract is in force for
 this project on this day" for every source (SPEC §4 rule 1)."""
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,18 @@ DESCRIPTION_MAX = 500
 ACTIVITY_LABELS = {activity.value: activity.name.replace("_", " ").capitalize() for activity in Activity}
 
 
+# Everything an item carries about its source: any difference means the source changed.
+COMPARED_FIELDS = (
+    "source_type", "source_id", "source_date", "client_id", "contract_id", "project_id", "ticket_id",
+    "description", "qty", "unit_price", "total", "currency", "vat_rate", "period_month", "period_start",
+    "period_end",
+)
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 @dataclass(frozen=True)
 class ItemSpec:
     """What one billing item should look like, computed from its source."""
@@ -46,9 +59,28 @@ class ItemSpec:
     vat_rate: Decimal
     period: periods.Period
 
-    @property
+    @cached_property
     def total(self) -> Decimal:
         return line_total(self.qty, self.unit_price)
+
+    @cached_property
+    def fingerprint(self) -> int:
+        """A stable 64-bit digest of the compared fields: reconciliation compares fingerprints
+        instead of loading and comparing whole items, so equal fingerprints must mean an unchanged
+        source in whichever process they were computed. Specs read amounts straight from their
+        source columns or quantize them (hours to 4 places, totals to 2), so the text of a value
+        is as stable as the value. One f-string: this runs once per item of every run."""
+        return _digest(f"{self.source_type}\x1f{self.source_id}\x1f{self.source_date}\x1f{self.client_id}\x1f"
+                       f"{self.contract_id}\x1f{self.project_id}\x1f{self.ticket_id}\x1f{self.description}\x1f"
+                       f"{self.qty}\x1f{self.unit_price}\x1f{self.total}\x1f{self.currency}\x1f{self.vat_rate}\x1f"
+                       f"{self.period.text}")
+
+    def copy_values(self) -> tuple:
+        """The item's column values in billing.bulk.VALUE_COLUMNS order."""
+        period = self.period
+        return (self.key, self.source_type, self.source_id, self.source_date, self.client_id, self.contract_id,
+                self.project_id, self.ticket_id, self.description, self.qty, self.unit_price, self.total,
+                self.currency, self.vat_rate, period.month, period.start, period.end, self.fingerprint)
 
     def item_values(self) -> dict:
         return {"source_key": self.key, "source_type": self.source_type, "source_id": self.source_id,
@@ -56,15 +88,7 @@ class ItemSpec:
                 "project_id": self.project_id, "ticket_id": self.ticket_id, "description": self.description,
                 "qty": self.qty, "unit_price": self.unit_price, "total": self.total, "currency": self.currency,
                 "vat_rate": self.vat_rate, "period_month": self.period.month, "period_start": self.period.start,
-                "period_end": self.period.end}
-
-
-# Everything an item carries about its source: any difference means the source changed.
-COMPARED_FIELDS = (
-    "source_type", "source_id", "source_date", "client_id", "contract_id", "project_id", "ticket_id",
-    "description", "qty", "unit_price", "total", "currency", "vat_rate", "period_month", "period_start",
-    "period_end",
-)
+                "period_end": self.period.end, "fingerprint": self.fingerprint}
 
 
 def matches(item, spec_values: dict) -> bool:

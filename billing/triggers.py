@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=5)
 # A request failing this often is left for a person (admin: Reconciliation requests, last_error).
 MAX_ATTEMPTS = 10
+# Requests worked off in one go: a burst of saves becomes a few runs, not one run per save.
+BATCH_SIZE = 1000
 DRAIN_AFTER = timedelta(seconds=30)
 # Fail fast when Redis is down: one quick retry, then reconcile in-process.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
@@ -55,39 +57,102 @@ def _work_off_safely(request_id: int) -> None:
         logger.exception("Reconciliation request %s failed; the drain task will retry it", request_id)
 
 
-def _claim(request_id: int) -> ReconciliationRequest | None:
+def _claimable(now) -> Q:
+    return Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
+
+
+def _claim(request_id: int | None, *, created_before=None) -> list[ReconciliationRequest]:
+    """Claim a request (when `request_id` is given, that one first: None if someone else holds
+    it) and up to BATCH_SIZE - 1 others waiting with it, so a burst of saves is worked off in a
+    few runs instead of one run each. Each UPDATE only takes rows nobody holds; rows claimed at
+    the very same instant by another worker would only be reconciled twice, which is harmless."""
     now = timezone.now()
-    claimed = (ReconciliationRequest.objects.filter(pk=request_id)
-               .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT))
-               .update(claimed_at=now))
-    return ReconciliationRequest.objects.filter(pk=request_id).first() if claimed else None
+    if request_id is not None and not (ReconciliationRequest.objects.filter(pk=request_id)
+                                       .filter(_claimable(now)).update(claimed_at=now)):
+        return []
+    waiting = ReconciliationRequest.objects.filter(_claimable(now), attempts__lt=MAX_ATTEMPTS)
+    if created_before is not None:
+        waiting = waiting.filter(created_at__lte=created_before)
+    limit = BATCH_SIZE - (request_id is not None)
+    others = list(waiting.exclude(pk=request_id).order_by("pk").values_list("pk", flat=True)[:limit])
+    if others:
+        ReconciliationRequest.objects.filter(pk__in=others).filter(_claimable(now)).update(claimed_at=now)
+    return list(ReconciliationRequest.objects.filter(claimed_at=now).order_by("pk"))
+
+
+def coalesce(scopes) -> list[Scope]:
+    """The scopes of a batch of requests as few scopes: the records of one kind together, the
+    others once each."""
+    records: dict[str, set[int]] = {}
+    others: list[Scope] = []
+    for scope in scopes:
+        if scope.record_kind:
+            records.setdefault(scope.record_kind, set()).update(scope.records)
+        elif scope not in others:
+            others.append(scope)
+    return [*others, *(_records_scope(kind, ids) for kind, ids in sorted(records.items()))]
+
+
+def _records_scope(kind: str, ids: set[int]) -> Scope:
+    if len(ids) == 1:
+        return Scope(record_kind=kind, record_id=next(iter(ids)))
+    return Scope(record_kind=kind, record_ids=tuple(sorted(ids)))
+
+
+def _reconcile(requests: list[ReconciliationRequest]) -> None:
+    try:
+        for scope in coalesce(Scope.from_dict(request.scope) for request in requests):
+            reconcile_now(scope, trigger=RunTrigger.ON_SAVE)
+    except Exception as error:
+        ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
+            attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000])
+        raise
+    ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).delete()
 
 
 def work_off(request_id: int) -> bool:
-    """Reconcile one request and delete it; False if someone else holds it or it is done."""
-    request = _claim(request_id)
-    if request is None:
+    """Reconcile a request, with whatever else is waiting, and delete them; False if someone
+    else holds it or it is done. A batch that fails is retried request by request, so one
+    failing source does not hold back the others."""
+    requests = _claim(request_id)
+    if not requests:
         return False
+    if len(requests) == 1:
+        _reconcile(requests)
+        return True
     try:
-        reconcile_now(Scope.from_dict(request.scope), trigger=RunTrigger.ON_SAVE)
-    except Exception as error:
-        ReconciliationRequest.objects.filter(pk=request_id).update(
-            attempts=request.attempts + 1, last_error=f"{type(error).__name__}: {error}"[:2000])
-        raise
-    request.delete()
+        _reconcile(requests)
+    except Exception:
+        logger.exception("A batch of %s reconciliation requests failed; retrying them one by one", len(requests))
+        _work_off_one_by_one(requests)
     return True
 
 
+def _work_off_one_by_one(requests: list[ReconciliationRequest]) -> None:
+    failed = None
+    for request in requests:
+        try:
+            _reconcile([request])
+        except Exception as error:
+            failed = error
+    if failed is not None:
+        raise failed
+
+
 def drain(*, older_than: timedelta = DRAIN_AFTER) -> int:
-    """Work off every request nobody finished; returns how many were done."""
+    """Work off every request nobody finished, in batches; returns how many were done."""
     cutoff = timezone.now() - older_than
     done = 0
-    for request_id in (ReconciliationRequest.objects.filter(created_at__lte=cutoff, attempts__lt=MAX_ATTEMPTS)
-                       .order_by("pk").values_list("pk", flat=True)):
+    while requests := _claim(None, created_before=cutoff):
         try:
-            done += work_off(request_id)
+            _reconcile(requests)
         except Exception:
-            logger.exception("Reconciliation request %s failed again", request_id)
+            logger.exception("A batch of %s reconciliation requests failed; retrying them one by one", len(requests))
+            try:
+                _work_off_one_by_one(requests)
+            except Exception:
+                logger.exception("Some reconciliation requests failed again")
+        done += len(requests) - ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).count()
     return done
 
 
