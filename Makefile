@@ -37,8 +37,11 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 
+# Benchmarks against PostgreSQL (BENCH_DATABASE_URL or DATABASE_URL, else the local server);
+# see docs/BENCHMARKS.md. make itself takes no --options: `make bench SCALE=0.01`, or pass any
+# option of `python -m bench` in BENCH_ARGS, e.g. BENCH_ARGS="--scale 0.1 --runs 5 --only billing".
 bench: venv
-	@echo "The benchmark suite arrives with the performance issue."; exit 2
+	$(BIN)/python -m bench $(if $(SCALE),--scale $(SCALE)) $(BENCH_ARGS)
 
 # Refresh the Polish and Norwegian catalogues from the code and templates, then compile them.
 # Needs GNU gettext (apt-get install gettext); the compiled .mo files are committed.

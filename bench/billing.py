@@ -1,6 +1,9 @@
 """Benchmarks 1-5: reconciliation (full, idempotent rerun, incremental), building drafts and
 posting them, each against the physical floor of the same work: one hand-written SQL statement."""
 
+import os
+import statistics
+
 from .runner import Bench, Measurement
 
 BUILD_PERIOD = "2025-06-01"
@@ -111,19 +114,23 @@ def _xid(database: str) -> int:
 
 
 def full_reconciliation(bench: Bench) -> tuple[Measurement, Measurement]:
-    """Benchmark 1 and 2: everything from nothing, then again with nothing changed. The last
-    full run's database becomes the reconciled template the later benchmarks copy."""
+    """Benchmark 1 and 2: everything from nothing, then again with nothing changed, with one
+    worker process per core (`manage.py recalculate_billing --workers N`). The last full run's
+    database becomes the reconciled template the later benchmarks copy."""
+    workers = os.cpu_count() or 1
     full, peaks, reports = [], [], []
     for index in range(bench.runs):
         keep = index == bench.runs - 1
         with bench.copy_of(bench.source_db, keep=keep) as database:
-            report = bench.worker("reconcile_all", database)
+            report = bench.worker("reconcile_all", database, workers=workers)
             full.append(report["seconds"])
             peaks.append(report["peak_rss_mb"])
             reports.append(report["result"])
             product_digest = bench.query(database, FLOOR_ROWS_DIGEST)[0]
         if keep:
             bench.keep_as_reconciled(database)
+    with bench.copy_of(bench.source_db) as database:
+        one_worker = bench.worker("reconcile_all", database, workers=1)["seconds"]
     floor, floor_digest = [], None
     for _ in range(bench.runs):
         with bench.copy_of(bench.source_db) as database:
@@ -133,19 +140,21 @@ def full_reconciliation(bench: Bench) -> tuple[Measurement, Measurement]:
         key="reconcile_full", title="Full reconciliation of everything → items", unit="s", values=full, baseline=floor,
         baseline_title="one INSERT … SELECT of the same rows (contracts without a timebank)",
         target="≤ 2× the floor; worker peak RSS ≤ 512 MB", ratio_bound=2.0,
-        extra={"items_created": reports[-1]["created"], "unmatched": reports[-1]["unmatched"],
+        extra={"workers": workers, "one_worker_s": round(one_worker, 2),
+               "one_worker_ratio": round(one_worker / statistics.median(floor), 2),
+               "items_created": reports[-1]["created"], "unmatched": reports[-1]["unmatched"],
                "floor_rows": floor_digest[0], "peak_rss_mb": max(peaks),
                "checks": {"same_rows_as_floor": product_digest == floor_digest,
                           "peak_rss_within_512mb": max(peaks) <= 512}})
-    return reconcile, idempotent_rerun(bench, full)
+    return reconcile, idempotent_rerun(bench, full, workers)
 
 
-def idempotent_rerun(bench: Bench, full: list[float]) -> Measurement:
+def idempotent_rerun(bench: Bench, full: list[float], workers: int) -> Measurement:
     reruns, written, created = [], [], []
     for _ in range(bench.runs):
         with bench.copy_of(bench.reconciled_db) as database:
             xid = _xid(database)
-            report = bench.worker("reconcile_all", database)
+            report = bench.worker("reconcile_all", database, workers=workers)
             reruns.append(report["seconds"])
             created.append(report["result"]["created"] + report["result"]["superseded"])
             written.append(bench.query(database, ITEM_ROWS_WRITTEN, {"xid": xid})[0][0])

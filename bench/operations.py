@@ -43,11 +43,11 @@ def prepare_dataset() -> dict:
     return {"member_projects": member.memberships.count()}
 
 
-def reconcile_all() -> dict:
+def reconcile_all(workers: int = 1) -> dict:
     from billing.choices import RunTrigger
     from billing.reconciliation import Scope, reconcile_now
 
-    run = reconcile_now(Scope(), trigger=RunTrigger.MANUAL)
+    run = reconcile_now(Scope(), trigger=RunTrigger.MANUAL, workers=workers)
     return {"status": run.status, "clients": run.total, "created": run.created, "superseded": run.superseded,
             "unchanged": run.unchanged, "unmatched": run.unmatched, "skipped_locked": run.skipped_locked}
 

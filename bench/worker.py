@@ -18,7 +18,8 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The largest RSS of this process or of any process it forked (parallel reconciliation)."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     result = operation(**prepared)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "rss_before_mb": round(before, 1), "peak_rss_mb": round(_peak_mb(), 1),
-                      "rss_growth_mb": round(_peak_mb() - before, 1), "result": result}, default=str))
+                      "rss_growth_mb": round(max(_peak_mb() - before, 0), 1), "result": result}, default=str))
 
 
 if __name__ == "__main__":

@@ -320,9 +320,11 @@ def recalculation_request(*, actor, scope: Scope) -> ReconciliationRun:
     return run
 
 
-def recalculate_now(*, actor, scope: Scope, progress=None) -> ReconciliationRun:
-    """A manual reconciliation in this process (the management command). `actor` None: the system."""
+def recalculate_now(*, actor, scope: Scope, progress=None, workers: int = 1) -> ReconciliationRun:
+    """A manual reconciliation in this process, or in `workers` forked processes (the management
+    command). `actor` None: the system."""
     if actor is not None:
         require_billing(actor, "manage")
     _require_manual_enabled()
-    return reconcile_run(run_create(scope=scope, trigger=RunTrigger.MANUAL, actor=actor), progress=progress)
+    return reconcile_run(run_create(scope=scope, trigger=RunTrigger.MANUAL, actor=actor), progress=progress,
+                         workers=workers)

@@ -79,6 +79,16 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
+    # Under ASGI (uvicorn, /mcp/) every request runs in a thread of its own, so a persistent
+    # connection is never reused and each request would connect anew (~7 ms here); a pool serves
+    # WSGI, ASGI and Celery alike. Django requires CONN_MAX_AGE 0 with a pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": env_int("DATABASE_POOL_TIMEOUT", 10),
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Writers take the lock when their transaction begins, so concurrent requests queue instead
     # of failing with "database is locked" (SQLite ignores select_for_update).

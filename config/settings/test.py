@@ -21,3 +21,6 @@ CELERY_TASK_ALWAYS_EAGER = True
 # not keep its connection open past a request, or the test database cannot be dropped at the end.
 # (MCP tool threads close theirs after every call whatever this says.)
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The test runner renames the database after settings load; a pool opened on the old name would
+# outlive the rename. Tests run without the pool (the benchmarks and production use it).
+DATABASES["default"].get("OPTIONS", {}).pop("pool", None)

@@ -47,7 +47,7 @@ def saved(django_capture_on_commit_callbacks):
 
 def item_writes(queries) -> list[str]:
     return [q["sql"] for q in queries if "billing_billingitem" in q["sql"]
-            and q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+            and q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "COPY"))]
 
 
 def test_saving_a_time_entry_reconciles_it_right_after_commit(saved, owner, ticket, contract):

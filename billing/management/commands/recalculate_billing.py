@@ -49,17 +49,23 @@ class Command(BaseCommand):
         parser.add_argument("--contract", type=int, metavar="ID",
                             help="Only the client(s) of this contract (its id).")
         parser.add_argument("--period", metavar="YYYY-MM", help="Only this month, e.g. 2026-10.")
+        parser.add_argument("--workers", type=int, default=1, metavar="N",
+                            help="Reconcile the clients in N processes at once (PostgreSQL; default 1). Each "
+                                 "holds one database connection.")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="Queue the run for the Celery workers and print its task id instead of running "
                                  "it here.")
 
-    def handle(self, *args, client=None, contract=None, period=None, run_async=False, **options):
+    def handle(self, *args, client=None, contract=None, period=None, run_async=False, workers=1, **options):
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
         scope = self.scope(client, contract, period)
         try:
             if run_async:
                 run = self.enqueue(scope)
             else:
-                run = services.recalculate_now(actor=None, scope=scope, progress=ProgressBar(self.stderr))
+                run = services.recalculate_now(actor=None, scope=scope, progress=ProgressBar(self.stderr),
+                                               workers=workers)
         except ServiceError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         except CommandError:
