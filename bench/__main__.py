@@ -5,6 +5,7 @@ import argparse
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from . import pg, report
 from .runner import Bench
@@ -29,6 +30,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--http-seconds", type=float, help="Length of each load-generator measurement.")
     parser.add_argument("--attachment-mb", type=int, help="Size of the streamed attachment (default 200).")
     parser.add_argument("--drop-datasets", action="store_true", help="Drop the template databases afterwards.")
+    parser.add_argument("--docs", type=Path, default=report.DOCS,
+                        help="Folder of BENCHMARKS.md and benchmarks/scale-*.json (default: docs/).")
     options = parser.parse_args(argv)
     options.scale = options.scale or [1.0]
     options.only = [name.strip() for name in options.only.split(",") if name.strip()]
@@ -54,8 +57,8 @@ def run_scale(options: argparse.Namespace, scale: float, command: str) -> None:
             bench.log(f"{measurement.title}: {measurement.median:.4g} {measurement.unit}, ratio "
                       f"{measurement.ratio if measurement.ratio is None else round(measurement.ratio, 3)}, "
                       f"met: {measurement.met}")
-    path = report.save(scale, command, bench.sizes.as_dict(), options.runs, measurements)
-    bench.log(f"results in {path.relative_to(report.ROOT)} after {time.monotonic() - started:.0f} s")
+    path = report.save(scale, command, bench.sizes.as_dict(), options.runs, measurements, docs=options.docs)
+    bench.log(f"results in {path} after {time.monotonic() - started:.0f} s")
     if options.drop_datasets:
         for name in (bench.source_db, bench.reconciled_db):
             pg.drop(name)
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(argv))}" if argv else "")
     for scale in options.scale:
         run_scale(options, scale, command)
-    print(f"wrote {report.write().relative_to(report.ROOT)}")
+    print(f"wrote {report.write(options.docs)}")
     return 0
 
 

@@ -14,8 +14,11 @@ import django
 from . import pg
 from .runner import ROOT, Measurement, scale_tag
 
-RESULTS_DIR = ROOT / "docs" / "benchmarks"
-REPORT = ROOT / "docs" / "BENCHMARKS.md"
+DOCS = ROOT / "docs"
+
+
+def results_dir(docs: Path) -> Path:
+    return docs / "benchmarks"
 START, END = "<!-- generated:start -->", "<!-- generated:end -->"
 
 
@@ -31,9 +34,10 @@ def machine() -> dict:
             "postgresql": pg.settings_summary(), "wrk": wrk_version.split("\n")[0].strip()}
 
 
-def save(scale: float, command: str, sizes: dict, runs: int, measurements: list[Measurement]) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"scale-{scale_tag(scale)}.json"
+def save(scale: float, command: str, sizes: dict, runs: int, measurements: list[Measurement],
+         docs: Path = DOCS) -> Path:
+    results_dir(docs).mkdir(parents=True, exist_ok=True)
+    path = results_dir(docs) / f"scale-{scale_tag(scale)}.json"
     existing = json.loads(path.read_text()) if path.exists() else {}
     results = {entry["key"]: entry for entry in existing.get("results", [])}
     results.update({m.key: m.as_dict() for m in measurements})  # a partial run (--only) keeps the others
@@ -100,8 +104,8 @@ def _growth(all_data: list[dict]) -> list[str]:
     return lines
 
 
-def render() -> str:
-    all_data = sorted((json.loads(path.read_text()) for path in RESULTS_DIR.glob("scale-*.json")),
+def render(docs: Path = DOCS) -> str:
+    all_data = sorted((json.loads(path.read_text()) for path in results_dir(docs).glob("scale-*.json")),
                       key=lambda data: -data["scale"])
     lines = [START, ""]
     for data in all_data:
@@ -121,9 +125,10 @@ def render() -> str:
     return "\n".join(lines)
 
 
-def write() -> Path:
-    text = REPORT.read_text() if REPORT.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
+def write(docs: Path = DOCS) -> Path:
+    report = docs / "BENCHMARKS.md"
+    text = report.read_text() if report.exists() else f"# Benchmarks\n\n{START}\n{END}\n"
     before, rest = text.split(START, 1) if START in text else (text + "\n", END)
     after = rest.split(END, 1)[1] if END in rest else ""
-    REPORT.write_text(before + render() + after)
-    return REPORT
+    report.write_text(before + render(docs) + after)
+    return report

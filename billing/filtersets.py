@@ -103,8 +103,11 @@ class SalesLineFilter(django_filters.FilterSet):
 class BillingItemFilter(django_filters.FilterSet):
     client = IdFilter(field_name="client_id")
     contract = IdFilter(field_name="contract_id")
-    status = django_filters.MultipleChoiceFilter(choices=ItemStatus.choices)
-    source_type = django_filters.MultipleChoiceFilter(choices=SourceType.choices)
+    # distinct=False here and below: django-filter's default wraps the whole query in SELECT DISTINCT
+    # over every column (sorting the full filtered set before paging); a filter on the row's own
+    # column cannot duplicate rows.
+    status = django_filters.MultipleChoiceFilter(choices=ItemStatus.choices, distinct=False)
+    source_type = django_filters.MultipleChoiceFilter(choices=SourceType.choices, distinct=False)
     period = PeriodFilter(field_name="period_month", label="Billing month, YYYY-MM")
     project = ProjectKeysFilter(field_name="project", label="Project key(s), comma-separated")
     ticket = django_filters.CharFilter(method="filter_ticket", label="Ticket key (MNX-12) or id")
@@ -125,8 +128,8 @@ class BillingItemFilter(django_filters.FilterSet):
 
 
 class ReconciliationRunFilter(django_filters.FilterSet):
-    trigger = django_filters.MultipleChoiceFilter(choices=RunTrigger.choices)
-    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices)
+    trigger = django_filters.MultipleChoiceFilter(choices=RunTrigger.choices, distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=RunStatus.choices, distinct=False)
 
     class Meta:
         model = ReconciliationRun
@@ -134,7 +137,7 @@ class ReconciliationRunFilter(django_filters.FilterSet):
 
 
 class BillingLogFilter(django_filters.FilterSet):
-    action = django_filters.MultipleChoiceFilter(choices=LogAction.choices)
+    action = django_filters.MultipleChoiceFilter(choices=LogAction.choices, distinct=False)
     reconciliation_run = IdFilter(field_name="reconciliation_run_id")
 
     class Meta:
@@ -143,7 +146,7 @@ class BillingLogFilter(django_filters.FilterSet):
 
 
 class BillingRunFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=BillingRun.Status.choices)
+    status = django_filters.MultipleChoiceFilter(choices=BillingRun.Status.choices, distinct=False)
     period = PeriodFilter(field_name="period_month", label="Billing month, YYYY-MM")
     client = IdFilter(method="filter_client", label="Runs with an invoice for this client id")
     created_by = django_filters.CharFilter(field_name="created_by__username", label="Username of who built it")
@@ -158,8 +161,8 @@ class BillingRunFilter(django_filters.FilterSet):
 
 class InvoiceFilter(django_filters.FilterSet):
     client = IdFilter(field_name="client_id")
-    status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=Invoice.Kind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=Invoice.Status.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=Invoice.Kind.choices, distinct=False)
     period = PeriodFilter(field_name="period_month", label="Billing month, YYYY-MM")
     number = django_filters.CharFilter(lookup_expr="iexact", label="Invoice number, e.g. 2026-0001")
     run = IdFilter(field_name="run_id")

@@ -336,13 +336,15 @@ class BillingItem(models.Model):
     source_type = models.CharField(max_length=20, choices=SourceType.choices)
     source_id = models.BigIntegerField()
     source_date = models.DateField(help_text=_("Local date of the source (first day of the month for fees)."))
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="items")
+    # Every index is written on each reconciliation insert: the client and ticket foreign keys are
+    # served by the composite indexes that start with them (Meta.indexes), not by their own.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="items", db_index=False)
     contract = models.ForeignKey(Contract, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
     # Historical references: an item outlives a deleted ticket, so no database constraint.
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
                                 related_name="+")
     ticket = models.ForeignKey(Ticket, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
-                               related_name="+")
+                               related_name="+", db_index=False)
     description = models.CharField(max_length=500)
     qty = models.DecimalField(max_digits=14, decimal_places=4)
     unit_price = models.DecimalField(max_digits=14, decimal_places=4)
@@ -383,8 +385,6 @@ class BillingItem(models.Model):
             models.Index(fields=["source_type", "source_id"]),
             models.Index(fields=["status", "period_month"]),
             models.Index(fields=["ticket", "source_date"]),
-            models.Index(fields=["contract"]),
-            models.Index(fields=["project"]),
         ]
 
     def __str__(self) -> str:

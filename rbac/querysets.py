@@ -20,6 +20,19 @@ def _is_active_user(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
+def permission_id(permission: str) -> models.Subquery:
+    """The id of the auth Permission behind a project permission code, as a scalar sub-select.
+
+    Filtering guardian rows on `permission_id = (SELECT ...)` rather than joining auth_permission
+    and django_content_type lets PostgreSQL estimate the rows from the table's own statistics:
+    with the join it guessed one project however many the user had, and planned big lists as
+    "read every visible row, then sort" (EXPLAIN ANALYZE of the time entries list of a member
+    of 100 projects: 38 ms, against 2 ms with the scalar)."""
+    return models.Subquery(Permission.objects.filter(
+        codename=codename(permission), content_type__app_label="tickets", content_type__model="project",
+    ).order_by().values("pk")[:1])
+
+
 def project_ids_with(user, permission: str | None) -> models.QuerySet | None:
     """Ids of projects where `user` holds `permission` (any permission when None), as a sub-select.
 
@@ -29,8 +42,7 @@ def project_ids_with(user, permission: str | None) -> models.QuerySet | None:
         return None
     rows = _user_permission_model().objects.filter(user_id=user.pk)
     if permission is not None:
-        rows = rows.filter(permission__codename=codename(permission),
-                           permission__content_type__app_label="tickets")
+        rows = rows.filter(permission_id=permission_id(permission))
     return rows.values("content_object_id")
 
 
@@ -54,8 +66,7 @@ def has_project_permission(user, project_id: int, permission: str) -> bool:
     if user.is_superuser:
         return True
     return _user_permission_model().objects.filter(
-        user_id=user.pk, content_object_id=project_id,
-        permission__codename=codename(permission), permission__content_type__app_label="tickets",
+        user_id=user.pk, content_object_id=project_id, permission_id=permission_id(permission),
     ).exists()
 
 
@@ -137,6 +148,5 @@ def project_permission_expression(user, permission: str, project_ref: str = "pro
     if user.is_superuser:
         return Value(True, output_field=BooleanField())
     return Exists(_user_permission_model().objects.filter(
-        user_id=user.pk, content_object_id=OuterRef(project_ref),
-        permission__codename=codename(permission), permission__content_type__app_label="tickets",
+        user_id=user.pk, content_object_id=OuterRef(project_ref), permission_id=permission_id(permission),
     ))

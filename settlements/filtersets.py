@@ -8,7 +8,10 @@ from .models import Settlement, SettlementProject
 
 
 class SettlementFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=SettlementStatus.choices)
+    # distinct=False: django-filter's default wraps the whole query in SELECT DISTINCT
+    # over every column (sorting the full filtered set before paging); a filter on the row's own
+    # column cannot duplicate rows.
+    status = django_filters.MultipleChoiceFilter(choices=SettlementStatus.choices, distinct=False)
     project = django_filters.CharFilter(method="filter_project", label="Project key(s), comma-separated")
     date_from = django_filters.DateFilter(method="filter_date_from", label="Period ends on or after")
     date_to = django_filters.DateFilter(method="filter_date_to", label="Period starts on or before")

@@ -65,9 +65,13 @@ ATTACHMENT_NOT_FOUND_MESSAGE = "Settlement {number} has no attachment {attachmen
 
 # --- Lookups and payloads -----------------------------------------------------------------
 
-def _readable(actor, reference) -> Settlement:
-    """A settlement the actor may read, with the columns the payload shows; else 404."""
-    settlement = selectors.settlements_for_list(actor).by_reference(reference).first()
+def _readable(actor, reference, *, for_payload: bool = False) -> Settlement:
+    """A settlement the actor may read; else 404. With `for_payload`, also the columns the payload
+    shows (counts, projects: two more joins and a query), which a tool that only acts on the
+    settlement or lists what it holds does not need."""
+    queryset = (selectors.settlements_for_list(actor) if for_payload
+                else Settlement.objects.visible_to(actor, "read"))
+    settlement = queryset.by_reference(reference).first()
     if settlement is None:
         raise NotFound(services.NOT_FOUND_MESSAGE)
     return settlement
@@ -81,15 +85,16 @@ def _writable(actor, reference) -> Settlement:
     return settlement
 
 
-def _payload(actor, settlement: Settlement) -> dict:
-    fresh = _readable(actor, settlement.pk)
-    return serialize(SettlementSerializer, fresh, actor=actor, totals=settlement_totals([fresh.pk]))
+def _payload(actor, settlement: Settlement, totals=None) -> dict:
+    """The REST payload of the settlement as it is now (read again after a write)."""
+    fresh = _readable(actor, settlement.pk, for_payload=True)
+    return serialize(SettlementSerializer, fresh, actor=actor, totals=totals or settlement_totals([fresh.pk]))
 
 
-def _linked_tickets(actor, settlement: Settlement) -> list[dict]:
+def _linked_tickets(actor, settlement: Settlement, totals=None) -> list[dict]:
     tickets = selectors.readable_linked_tickets(settlement=settlement, user=actor)
-    totals = settlement_totals([settlement.pk])[settlement.pk].tickets
-    return serialize(SettlementTicketSerializer, tickets, actor=actor, many=True, ticket_totals=totals)
+    by_ticket = (totals or settlement_totals([settlement.pk]))[settlement.pk].tickets
+    return serialize(SettlementTicketSerializer, tickets, actor=actor, many=True, ticket_totals=by_ticket)
 
 
 def _attachments(actor, settlement: Settlement) -> list[dict]:
@@ -139,9 +144,10 @@ def list_settlements(
 def get_settlement(*, actor, settlement: SettlementRef) -> ToolResult:
     """One settlement: status and timestamps (sent_at, paid_at), period, projects, notes, the linked
     tickets you can read with their hours and amounts, totals, and attachment metadata."""
-    found = _readable(actor, settlement)
-    data = _payload(actor, found)
-    data["tickets"] = _linked_tickets(actor, found)
+    found = _readable(actor, settlement, for_payload=True)
+    totals = settlement_totals([found.pk])  # the settlement's and its tickets', computed once
+    data = serialize(SettlementSerializer, found, actor=actor, totals=totals)
+    data["tickets"] = _linked_tickets(actor, found, totals)
     data["attachments"] = _attachments(actor, found)
     return ToolResult(data, f"{_described(data)}: {len(data['tickets'])} ticket(s), "
                             f"{len(data['attachments'])} attachment(s).")

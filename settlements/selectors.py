@@ -4,7 +4,8 @@ rights a user holds on one settlement, and the rows the dashboard pages show."""
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
 from billing.selectors import Totals, settlement_totals
 from rbac.choices import ProjectPermission as P
@@ -38,11 +39,18 @@ def search_linkable_tickets(*, settlement: Settlement, user, query: str, limit: 
     return list(tickets.order_by("project__key", "number")[:limit])
 
 
+def _count_per_settlement(model) -> Coalesce:
+    rows = model.objects.filter(settlement=OuterRef("pk")).order_by().values("settlement")
+    return Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0)
+
+
 def settlements_for_list(user):
-    """Readable settlements with the counts a list shows, in one query."""
+    """Readable settlements with the counts a list shows, in one query. The counts are correlated
+    sub-selects rather than joins with GROUP BY: PostgreSQL works them out for the page's rows
+    only, after sorting and limiting, and the paginator's COUNT(*) leaves them out altogether."""
     return (Settlement.objects.visible_to(user, "read")
-            .annotate(ticket_count=Count("settlement_tickets", distinct=True),
-                      attachment_count=Count("attachments", distinct=True))
+            .annotate(ticket_count=_count_per_settlement(SettlementTicket),
+                      attachment_count=_count_per_settlement(SettlementAttachment))
             .select_related("created_by").prefetch_related("projects"))
 
 

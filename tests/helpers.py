@@ -1,4 +1,4 @@
-"""Helpers shared by tests of several apps: admin form bodies and thread races."""
+"""Helpers shared by tests of several apps: admin form bodies, thread races, query counts."""
 
 import threading
 from collections.abc import Callable
@@ -44,3 +44,24 @@ def race(target: Callable[[int], object], threads: int) -> list:
     for worker in workers:
         worker.join()
     return outcomes
+
+
+def count_queries(call: Callable[[], object]) -> tuple[int, object]:
+    """How many queries `call()` runs on the default connection, and what it returned."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        result = call()
+    return len(captured), result
+
+
+def assert_flat(measure: Callable[[], int], grow: Callable[[], object], *, ceiling: int) -> int:
+    """The N+1 check of every list: `measure()` (a request counted by count_queries) runs the same
+    number of queries before and after `grow()` adds rows, and no more than `ceiling` (so a list
+    that is constant but needlessly expensive is noticed too). Returns the count."""
+    few = measure()
+    grow()
+    many = measure()
+    assert few == many, f"{few} queries with few rows, {many} with many: a query per row"
+    assert many <= ceiling, f"{many} queries, more than the {ceiling} this list needs"
+    return many

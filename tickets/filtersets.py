@@ -25,8 +25,11 @@ class ProjectFilter(django_filters.FilterSet):
 
 class TicketFilter(django_filters.FilterSet):
     project = django_filters.CharFilter(method="filter_project", label="Project key(s), comma-separated")
-    status = django_filters.MultipleChoiceFilter(choices=TicketStatus.choices)
-    priority = django_filters.MultipleChoiceFilter(choices=TicketPriority.choices)
+    # distinct=False here and below: django-filter's default wraps the whole query in SELECT DISTINCT
+    # over every column (sorting the full filtered set before paging); a filter on the row's own
+    # column cannot duplicate rows.
+    status = django_filters.MultipleChoiceFilter(choices=TicketStatus.choices, distinct=False)
+    priority = django_filters.MultipleChoiceFilter(choices=TicketPriority.choices, distinct=False)
     assignee = django_filters.CharFilter(method="filter_assignee", label="Username, 'me' or 'none'")
     q = django_filters.CharFilter(method="filter_text", label="Key, title or description contains")
     due_before = django_filters.DateFilter(field_name="due_date", lookup_expr="lte")
@@ -80,7 +83,7 @@ class _RecordFilter(django_filters.FilterSet):
 class TimeEntryFilter(_RecordFilter):
     date_from = django_filters.DateFilter(field_name="work_date", lookup_expr="gte")
     date_to = django_filters.DateFilter(field_name="work_date", lookup_expr="lte")
-    activity = django_filters.MultipleChoiceFilter(choices=Activity.choices)
+    activity = django_filters.MultipleChoiceFilter(choices=Activity.choices, distinct=False)
 
     class Meta:
         model = TimeEntry

@@ -68,6 +68,8 @@ class Ticket(models.Model):
         ordering = ["project__key", "number"]
         constraints = [models.UniqueConstraint(fields=["project", "number"], name="ticket_project_number_unique")]
         indexes = [models.Index(fields=["project", "status"]), models.Index(fields=["assignee", "status"])]
+        # The text filter (icontains on title or description) has trigram indexes on PostgreSQL,
+        # made in migration 0002: SQLite has no GIN indexes, so they are not declared here.
 
     def __str__(self) -> str:
         return f"{self.key} {self.title}"
@@ -78,7 +80,8 @@ class Ticket(models.Model):
 
 
 class TimeEntry(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="time_entries")
+    # No index of its own: the covering index below starts with the ticket.
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="time_entries", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries")
     work_date = models.DateField(help_text=_("Local date the work was done."))
     minutes = models.PositiveSmallIntegerField(
@@ -99,8 +102,14 @@ class TimeEntry(models.Model):
             models.CheckConstraint(condition=models.Q(minutes__gte=MIN_ENTRY_MINUTES, minutes__lte=MAX_ENTRY_MINUTES),
                                    name="time_entry_minutes_range"),
         ]
-        indexes = [models.Index(fields=["ticket", "work_date"]), models.Index(fields=["user", "work_date"]),
-                   models.Index(fields=["work_date"])]
+        indexes = [
+            # Covering (PostgreSQL): the sums of a ticket's or a project's minutes — logged minutes in
+            # ticket lists, budgets, settlement totals — read the index alone, never the table.
+            models.Index(fields=["ticket", "work_date"], include=["minutes", "billable"],
+                         name="time_entry_ticket_day"),
+            models.Index(fields=["user", "work_date"]),
+            models.Index(fields=["work_date"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.minutes} min on {self.work_date} by {self.user}"

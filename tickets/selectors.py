@@ -16,8 +16,8 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from rbac.choices import ProjectPermission as P
-from rbac.choices import codename
 from rbac.models import ProjectUserObjectPermission
+from rbac.querysets import permission_id
 
 from .choices import TicketPriority, TicketStatus
 from .extensions import budget_meter
@@ -342,8 +342,7 @@ def project_members(project_ids, *, include=None):
     """Users who may read tickets in any of the projects (who can therefore be assigned), plus
     `include` (a user id, e.g. the current assignee, so an edit form keeps its value)."""
     holders = ProjectUserObjectPermission.objects.filter(
-        content_object_id__in=project_ids, permission__codename=codename(P.TICKETS_READ),
-        permission__content_type__app_label="tickets",
+        content_object_id__in=project_ids, permission_id=permission_id(P.TICKETS_READ),
     ).values("user_id")
     condition = Q(pk__in=holders)
     if include is not None:

@@ -1,6 +1,8 @@
 """REST endpoints of rbac: users (superuser only), the current user, personal API tokens."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
@@ -35,7 +37,9 @@ class UserViewSet(viewsets.ModelViewSet):
     filterset_fields = ["is_active", "is_staff", "is_superuser", "username"]
 
     def get_queryset(self):
-        return get_user_model().objects.prefetch_related("user_permissions__content_type").order_by("username")
+        # One prefetch for the page's permissions, their content types joined in.
+        permissions = Prefetch("user_permissions", queryset=Permission.objects.select_related("content_type"))
+        return get_user_model().objects.prefetch_related(permissions).order_by("username")
 
     def perform_create(self, serializer):
         serializer.instance = services.user_create(actor=self.request.user, **serializer.validated_data)

@@ -17,7 +17,7 @@ from core.uploads import content_length_too_large, upload_too_large
 from rbac.choices import ProjectPermission as P
 from settlements import selectors, services
 from settlements.filtersets import SettlementFilter
-from settlements.models import SettlementAttachment, SettlementProject, SettlementShareLink
+from settlements.models import Settlement, SettlementAttachment, SettlementProject, SettlementShareLink
 from tickets.models import Ticket
 
 from .downloads import attachment_response, served_over_asgi
@@ -172,7 +172,13 @@ class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
     filterset_class = SettlementFilter
     permission_classes = [SettlementObjectPermission]
 
+    # Actions that answer with the settlement itself; the others (its tickets, attachments, share
+    # links, events, search, deletion) only need to find it, without the list's counts and projects.
+    SERIALIZED_ACTIONS = frozenset({"list", "retrieve", "create", "update", "partial_update", "transition"})
+
     def get_queryset(self):
+        if self.action not in self.SERIALIZED_ACTIONS:
+            return Settlement.objects.visible_to(self.request.user, "read").order_by("-number")
         return selectors.settlements_for_list(self.request.user).order_by("-number")
 
     def filter_queryset(self, queryset):

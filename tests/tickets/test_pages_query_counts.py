@@ -24,8 +24,9 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 # Ceilings a little above today's counts, to notice a page growing expensive even while constant.
-# Today: projects 7 (session, user, count, page, hours, money), tickets 9, board 6, ticket 9, project 10.
-MAX_QUERIES = {"projects": 8, "tickets": 10, "board": 7, "detail": 10, "project": 11, "home": 10}
+# Today: projects 7 (session, user, count, page, hours, money), tickets 9, board 6, ticket 9, project 10,
+# my work 8, the new-ticket form 7.
+MAX_QUERIES = {"projects": 8, "tickets": 10, "board": 7, "detail": 10, "project": 11, "home": 9, "create": 8}
 
 
 @pytest.fixture
@@ -127,3 +128,34 @@ def test_project_detail_and_my_work(client, owner, mnx):
 
     assert_constant(client, "/dashboard/projects/MNX/", grow, "project")
     assert count_queries(client, "/dashboard/") <= MAX_QUERIES["home"]
+
+
+def test_my_work(client, owner, mnx):
+    """My open tickets, my recent time and the projects near or over budget, with 2 rows and 20."""
+    def grow(n):
+        for _ in range(n):
+            project = ProjectFactory(budget_hours=Decimal("1"), budget_amount=Decimal("100"), budget_currency="NOK")
+            grant(owner, project, "member")
+            ContractFactory(projects=[project])
+            ticket = TicketFactory(project=project, assignee=owner)
+            TimeEntryFactory(ticket=ticket, user=owner, work_date=date(2026, 10, 1))
+        reconcile_now(Scope(), trigger="manual")
+
+    assert_constant(client, "/dashboard/", grow, "home")
+    page = client.get("/dashboard/")
+    assert len(page.context["open_tickets"]) == len(page.context["budgets"]) == 20
+    assert len(page.context["time_entries"]) == 10  # the latest ten
+
+
+def test_ticket_create_form(client, owner, mnx):
+    """The project choices and the assignee choices (members of any project offered)."""
+    def grow(n):
+        for _ in range(n):
+            project = ProjectFactory()
+            grant(owner, project, "member")
+            grant(UserFactory(), project, "viewer")
+            grant(UserFactory(), ProjectFactory(), "owner")  # not offered
+
+    assert_constant(client, "/dashboard/tickets/new/", grow, "create")
+    form = client.get("/dashboard/tickets/new/").context["form"]
+    assert len(form.fields["project"].choices) >= 21 and len(form.fields["assignee"].queryset) == 21
