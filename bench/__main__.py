@@ -47,17 +47,17 @@ def run_scale(options: argparse.Namespace, scale: float, command: str) -> None:
     bench = Bench(scale=scale, seed=options.seed, runs=options.runs, http_seconds=options.http_seconds,
                   attachment_mb=options.attachment_mb, log=lambda text: print(f"[scale {scale:g}] {text}", flush=True))
     bench.ensure_source()
-    measurements = []
     for name in options.only:
         bench.log(f"running {name}")
         if name != "billing":
             bench.ensure_reconciled()
-        for measurement in _suite(name).run(bench):
-            measurements.append(measurement)
+        measurements = _suite(name).run(bench)
+        for measurement in measurements:
             bench.log(f"{measurement.title}: {measurement.median:.4g} {measurement.unit}, ratio "
                       f"{measurement.ratio if measurement.ratio is None else round(measurement.ratio, 3)}, "
                       f"met: {measurement.met}")
-    path = report.save(scale, command, bench.sizes.as_dict(), options.runs, measurements, docs=options.docs)
+        # Saved after every suite: a later failure does not lose what was measured.
+        path = report.save(scale, command, bench.sizes.as_dict(), options.runs, measurements, docs=options.docs)
     bench.log(f"results in {path} after {time.monotonic() - started:.0f} s")
     if options.drop_datasets:
         for name in (bench.source_db, bench.reconciled_db):

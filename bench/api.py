@@ -35,7 +35,7 @@ ENDPOINTS = {
 
 
 def seconds_per_measurement(bench: Bench) -> float:
-    return getattr(bench, "http_seconds", None) or (QUICK_SECONDS if bench.scale < 0.1 else SECONDS)
+    return bench.http_seconds or (QUICK_SECONDS if bench.scale < 0.1 else SECONDS)
 
 
 def member_token(bench: Bench, database: str) -> str:

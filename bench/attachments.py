@@ -39,7 +39,7 @@ MOTO_RANGE_NOTE = ("moto reads and copies the whole object for every ranged GET,
 
 
 def run(bench: Bench) -> list[Measurement]:
-    size = int(getattr(bench, "attachment_mb", FILE_MB) * MB)
+    size = int((bench.attachment_mb or FILE_MB) * MB)
     workdir = Path(tempfile.mkdtemp(prefix="bench-attachments-"))
     try:
         source = workdir / "source.zip"

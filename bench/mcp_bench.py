@@ -38,7 +38,7 @@ TIMEOUT = 60
 
 
 def calls_per_run(bench: Bench) -> int:
-    return getattr(bench, "mcp_calls", None) or (QUICK_CALLS if bench.scale < 0.1 else CALLS)
+    return bench.mcp_calls or (QUICK_CALLS if bench.scale < 0.1 else CALLS)
 
 
 def readable_settlements(bench: Bench, database: str) -> list[int]:

@@ -367,14 +367,15 @@ class ReconciliationFailed(Exception):
     """Some client units of a run failed; the others were applied."""
 
 
-def _reconcile_unit(run_id: int, client_id: int, months) -> str | None:
-    """One client unit; what went wrong, or None. Runs in this process or a worker process."""
+def _reconcile_unit(run_id: int, client_id: int, months) -> tuple[str | None, int]:
+    """One client unit: (what went wrong or None, items created). Runs in this process or a
+    worker process."""
     try:
-        reconcile_client(ReconciliationRun(pk=run_id), client_id, months)
+        result = reconcile_client(ReconciliationRun(pk=run_id), client_id, months)
     except Exception as error:
         logger.exception("Reconciliation run %s: client %s failed", run_id, client_id)
-        return f"client {client_id}: {type(error).__name__}: {error}"
-    return None
+        return f"client {client_id}: {type(error).__name__}: {error}", 0
+    return None, result.created
 
 
 def _release_connections_before_fork() -> None:
@@ -387,23 +388,27 @@ def _release_connections_before_fork() -> None:
 
 
 def _units_in_processes(run_id: int, units: list, workers: int, progress) -> list[str]:
+    failures, statistics = [], bulk.StatisticsKeeper()
     _release_connections_before_fork()
-    failures = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_reconcile_unit, run_id, client_id, months) for client_id, months in units]
         for done, future in enumerate(as_completed(futures), start=1):
-            if failure := future.result():
+            failure, created = future.result()
+            if failure:
                 failures.append(failure)
+            statistics.created(created)
             if progress:
                 progress(done, len(units))
     return failures
 
 
 def _units_here(run_id: int, units: list, progress) -> list[str]:
-    failures = []
+    failures, statistics = [], bulk.StatisticsKeeper()
     for done, (client_id, months) in enumerate(units, start=1):
-        if failure := _reconcile_unit(run_id, client_id, months):
+        failure, created = _reconcile_unit(run_id, client_id, months)
+        if failure:
             failures.append(failure)
+        statistics.created(created)
         if progress:
             progress(done, len(units))
     return failures

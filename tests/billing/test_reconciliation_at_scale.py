@@ -167,3 +167,20 @@ def test_building_and_posting_take_as_many_queries_for_two_clients_as_for_twelve
     build_and_post_queries(staff, clients[:1])  # the first post creates the year's counter
     assert build_and_post_queries(staff, clients[1:3]) == build_and_post_queries(staff, clients[3:])
     assert BillingItem.objects.filter(status=ItemStatus.INVOICED).count() == 15 * 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_run_that_fills_the_item_table_refreshes_its_statistics_as_it_grows(monkeypatch):
+    from billing import bulk
+
+    monkeypatch.setattr(bulk.StatisticsKeeper, "MIN_GROWTH", 4)
+    clients_with_entries(4)
+    with CaptureQueriesContext(connection) as queries:
+        reconcile()
+    analyzes = [q for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+    # 3 items per client; the table is analyzed each time it grew by half (at least 4 rows).
+    assert len(analyzes) == 2
+    with CaptureQueriesContext(connection) as queries:
+        reconcile()
+    assert not [q for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]  # nothing grew
