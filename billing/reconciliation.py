@@ -12,6 +12,7 @@ Every reconciliation is a ReconciliationRun with its counts and ends with a Bill
 
 import logging
 import multiprocessing
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -136,10 +137,17 @@ def _plan_records(kind: str, record_ids: tuple[int, ...]) -> tuple[Plan, list[Un
 
 
 def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
+    plan, find_unmatched = plan_units(scope)
+    return plan, list(find_unmatched())
+
+
+def plan_units(scope: Scope) -> tuple[Plan, Callable[[], Iterable[Unmatched]]]:
+    """The client units of a scope, and how to find its sources no contract covers: a callable,
+    so that a run in worker processes can look for them while the units are being worked."""
     plan: Plan = {}
-    unmatched: list[Unmatched] = []
     if scope.record_kind:
-        return _plan_records(scope.record_kind, scope.records)
+        plan, unmatched = _plan_records(scope.record_kind, scope.records)
+        return plan, lambda: unmatched
     if scope.contract_id:
         client_ids = set(Contract.objects.filter(pk=scope.contract_id).values_list("client_id", flat=True))
         client_ids |= set(BillingItem.objects.filter(contract_id=scope.contract_id, status__in=LIVE_STATUSES)
@@ -151,10 +159,9 @@ def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
     else:
         client_ids = set(Client.objects.values_list("pk", flat=True))
         covered = None
-    unmatched = list(unmatched_without_contract(scope.period, project_ids=covered))
     for client_id in sorted(client_ids):
         _merge(plan, client_id, scope.months)
-    return plan, unmatched
+    return plan, lambda: unmatched_without_contract(scope.period, project_ids=covered)
 
 
 def _project_ids(links: Q, items: Q) -> set[int]:
@@ -318,17 +325,26 @@ def run_create(*, scope: Scope, trigger: str, actor=None, task_id: str | None = 
     return ReconciliationRun.objects.create(scope=scope.as_dict(), trigger=trigger, actor=actor, task_id=task_id)
 
 
+def _claim(run: ReconciliationRun) -> bool:
+    return bool(ReconciliationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()))
+
+
+def record_unmatched(run_id: int, find_unmatched: Callable[[], Iterable[Unmatched]]) -> None:
+    unmatched = list(find_unmatched())
+    with transaction.atomic():
+        _record_unmatched(ReconciliationRun(pk=run_id), unmatched)
+        ReconciliationRun.objects.filter(pk=run_id).update(unmatched=F("unmatched") + len(unmatched))
+
+
 def run_start(run: ReconciliationRun) -> Plan | None:
     """Claim a queued run, plan it, and record the sources no contract covers. None if another
     process has claimed it already (a redelivered task)."""
-    claimed = ReconciliationRun.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now())
-    if not claimed:
+    if not _claim(run):
         return None
-    plan, unmatched = plan_scope(Scope.from_dict(run.scope))
-    with transaction.atomic():
-        _record_unmatched(run, unmatched)
-        ReconciliationRun.objects.filter(pk=run.pk).update(total=len(plan), unmatched=len(unmatched))
+    plan, find_unmatched = plan_units(Scope.from_dict(run.scope))
+    ReconciliationRun.objects.filter(pk=run.pk).update(total=len(plan))
+    record_unmatched(run.pk, find_unmatched)
     run.refresh_from_db()
     if not plan:
         run_finish_if_done(run.pk)
@@ -387,11 +403,14 @@ def _release_connections_before_fork() -> None:
             wrapper.close_pool()
 
 
-def _units_in_processes(run_id: int, units: list, workers: int, progress) -> list[str]:
+def _units_in_processes(run_id: int, units: list, workers: int, progress, find_unmatched) -> list[str]:
+    """The units in forked processes; meanwhile this process looks for the unmatched sources,
+    which would otherwise hold the workers back for a whole scan of the time entries."""
     failures, statistics = [], bulk.StatisticsKeeper()
     _release_connections_before_fork()
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_reconcile_unit, run_id, client_id, months) for client_id, months in units]
+        record_unmatched(run_id, find_unmatched)
         for done, future in enumerate(as_completed(futures), start=1):
             failure, created = future.result()
             if failure:
@@ -420,15 +439,19 @@ def reconcile_run(run: ReconciliationRun, *, progress=None, workers: int = 1) ->
     (ReconciliationFailed). `progress(done, total)` is called after each client (the management
     command draws its bar with it). Units lock their client's row, so processes never collide."""
     try:
-        plan = run_start(run) or {}
+        if not _claim(run):
+            return run  # another process has it
+        plan, find_unmatched = plan_units(Scope.from_dict(run.scope))
+        ReconciliationRun.objects.filter(pk=run.pk).update(total=len(plan))
+        units = sorted(plan.items(), key=lambda unit: unit[0])
+        if workers > 1 and len(units) > 1 and connection.vendor == "postgresql":
+            failures = _units_in_processes(run.pk, units, min(workers, len(units)), progress, find_unmatched)
+        else:
+            record_unmatched(run.pk, find_unmatched)
+            failures = _units_here(run.pk, units, progress)
     except Exception as error:
         run_fail(run.pk, error)
         raise
-    units = sorted(plan.items(), key=lambda unit: unit[0])
-    if workers > 1 and len(units) > 1 and connection.vendor == "postgresql":
-        failures = _units_in_processes(run.pk, units, min(workers, len(units)), progress)
-    else:
-        failures = _units_here(run.pk, units, progress)
     if failures:
         error = ReconciliationFailed("; ".join(failures))
         run_fail(run.pk, error)

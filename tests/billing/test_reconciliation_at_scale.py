@@ -139,12 +139,16 @@ def test_a_record_scope_plans_many_records_in_a_few_queries():
 @pytest.mark.django_db(transaction=True)
 def test_units_in_several_processes_write_the_same_items_as_one():
     clients_with_entries(6)
-    reconcile_now(Scope(), trigger="manual")
+    uncovered = TicketFactory(project=ProjectFactory(key="NOPE"))
+    TimeEntryFactory(ticket=uncovered, minutes=30, work_date=date(2026, 10, 2))
+    first = reconcile_now(Scope(), trigger="manual")
     in_one = item_rows()
     BillingItem.objects.all().delete()
     run = reconcile_now(Scope(), trigger="manual", workers=3)
     assert run.status == "succeeded" and (run.processed, run.total, run.created) == (6, 6, 18)
     assert item_rows() == in_one
+    # The parent looked for the sources no contract covers while the workers reconciled.
+    assert first.unmatched == run.unmatched == run.unmatched_sources.count() == 1
 
 
 def build_and_post_queries(staff, clients: list) -> tuple[int, int]:
