@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .server import free_port
+from .server import free_port, stop
 
 START_TIMEOUT = 30
 MOTO_BUCKET = "bench-attachments"
@@ -66,12 +66,7 @@ def _moto() -> Iterator[str]:
         _wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=10)
 
 
 @contextmanager

@@ -47,6 +47,16 @@ def tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def stop(process: subprocess.Popen, *, timeout: float) -> None:
+    """Terminate a helper process, killing it if it does not go within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @dataclass
 class Server:
     url: str
@@ -91,9 +101,4 @@ def serve(bench: Bench, database: str, *, kind: str = "gunicorn", workers: int =
         _wait_until_up(server.url, process)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=20)

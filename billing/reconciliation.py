@@ -403,34 +403,33 @@ def _release_connections_before_fork() -> None:
             wrapper.close_pool()
 
 
-def _units_in_processes(run_id: int, units: list, workers: int, progress, find_unmatched) -> list[str]:
-    """The units in forked processes; meanwhile this process looks for the unmatched sources,
-    which would otherwise hold the workers back for a whole scan of the time entries."""
-    failures, statistics = [], bulk.StatisticsKeeper()
-    _release_connections_before_fork()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_reconcile_unit, run_id, client_id, months) for client_id, months in units]
-        record_unmatched(run_id, find_unmatched)
-        for done, future in enumerate(as_completed(futures), start=1):
-            failure, created = future.result()
-            if failure:
-                failures.append(failure)
-            statistics.created(created)
-            if progress:
-                progress(done, len(units))
-    return failures
-
-
-def _units_here(run_id: int, units: list, progress) -> list[str]:
-    failures, statistics = [], bulk.StatisticsKeeper()
-    for done, (client_id, months) in enumerate(units, start=1):
-        failure, created = _reconcile_unit(run_id, client_id, months)
+def _collect(outcomes, total: int, progress, statistics: "bulk.StatisticsKeeper") -> list[str]:
+    """Failures of the units' (failure, created) outcomes, keeping the item statistics current
+    and the progress reported as each unit finishes."""
+    failures = []
+    for done, (failure, created) in enumerate(outcomes, start=1):
         if failure:
             failures.append(failure)
         statistics.created(created)
         if progress:
-            progress(done, len(units))
+            progress(done, total)
     return failures
+
+
+def _units_in_processes(run_id: int, units: list, workers: int, progress, find_unmatched) -> list[str]:
+    """The units in forked processes; meanwhile this process looks for the unmatched sources,
+    which would otherwise hold the workers back for a whole scan of the time entries."""
+    statistics = bulk.StatisticsKeeper()
+    _release_connections_before_fork()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_reconcile_unit, run_id, client_id, months) for client_id, months in units]
+        record_unmatched(run_id, find_unmatched)
+        return _collect((future.result() for future in as_completed(futures)), len(units), progress, statistics)
+
+
+def _units_here(run_id: int, units: list, progress) -> list[str]:
+    outcomes = (_reconcile_unit(run_id, client_id, months) for client_id, months in units)
+    return _collect(outcomes, len(units), progress, bulk.StatisticsKeeper())
 
 
 def reconcile_run(run: ReconciliationRun, *, progress=None, workers: int = 1) -> ReconciliationRun:

@@ -82,6 +82,26 @@ class SettlementWorld:
         return queries, response.json()
 
 
+def grow_settlements(world: SettlementWorld):
+    added = iter(range(1, 100))
+
+    """grow(n) adds n settlements spread over the reader's projects and one they cannot see."""
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            number = next(added)
+            start = date(2025, 1, 1) + timedelta(days=7 * number)
+            spans = [[world.projects[0]], [world.projects[1], world.projects[2]], [world.outside, world.projects[0]],
+                     [world.outside]][number % 4]
+            settlement = services.settlement_create(actor=world.keeper, name=f"Month {number}", period_start=start,
+                                                    period_end=start + timedelta(days=6), projects=spans)
+            ticket = TicketFactory(project=spans[0])
+            TimeEntryFactory(ticket=ticket, user=world.keeper, work_date=start)
+            services.settlement_link_ticket(actor=world.keeper, settlement=settlement, ticket=ticket)
+
+    return grow
+
+
 @pytest.fixture
 def world():
     return SettlementWorld()
@@ -145,21 +165,7 @@ def test_customer_view_behind_a_share_link(world, client_for):
     {"q": "Month"},
 ], ids=["default", "project", "status", "period", "text"])
 def test_settlement_list(world, client_for, params):
-    added = iter(range(1, 100))
-
-    def grow(n: int) -> None:
-        for _ in range(n):
-            number = next(added)
-            start = date(2025, 1, 1) + timedelta(days=7 * number)
-            # Spread over the reader's projects, with one of theirs and one they cannot see.
-            spans = [[world.projects[0]], [world.projects[1], world.projects[2]], [world.outside, world.projects[0]],
-                     [world.outside]][number % 4]
-            settlement = services.settlement_create(actor=world.keeper, name=f"Month {number}", period_start=start,
-                                                    period_end=start + timedelta(days=6), projects=spans)
-            ticket = TicketFactory(project=spans[0])
-            TimeEntryFactory(ticket=ticket, user=world.keeper, work_date=start)
-            services.settlement_link_ticket(actor=world.keeper, settlement=settlement, ticket=ticket)
-
+    grow = grow_settlements(world)  # spread over the reader's projects and one they cannot see
     assert_flat_list(world, client_for, "/api/settlements/", params, ceiling=MAX_LIST_QUERIES, grow=grow)
 
 

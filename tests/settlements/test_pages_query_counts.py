@@ -4,15 +4,13 @@ filters, the detail page, the ticket autocomplete, the create form's project cho
 customer page behind a share link. (tests/settlements/test_pages.py counts the owner's list and
 detail page.) Each page is requested once to warm up, then counted."""
 
-from datetime import date, timedelta
 
 import pytest
 from django.test import Client
 
-from settlements import services
-from tests.factories import ProjectFactory, TicketFactory, TimeEntryFactory, grant
+from tests.factories import ProjectFactory, grant
 from tests.helpers import assert_flat, count_queries
-from tests.settlements.test_api_query_counts import SettlementWorld
+from tests.settlements.test_api_query_counts import SettlementWorld, grow_settlements
 
 pytestmark = pytest.mark.django_db
 
@@ -46,24 +44,6 @@ def measure(client: Client, url: str, sizes: list, size_of):
         return queries
 
     return count
-
-
-def grow_settlements(world: SettlementWorld):
-    added = iter(range(1, 100))
-
-    def grow(n: int) -> None:
-        for _ in range(n):
-            number = next(added)
-            start = date(2025, 1, 1) + timedelta(days=7 * number)
-            spans = [[world.projects[0]], [world.projects[1], world.projects[2]], [world.outside, world.projects[0]],
-                     [world.outside]][number % 4]
-            settlement = services.settlement_create(actor=world.keeper, name=f"Month {number}", period_start=start,
-                                                    period_end=start + timedelta(days=6), projects=spans)
-            ticket = TicketFactory(project=spans[0])
-            TimeEntryFactory(ticket=ticket, user=world.keeper, work_date=start)
-            services.settlement_link_ticket(actor=world.keeper, settlement=settlement, ticket=ticket)
-
-    return grow
 
 
 def listed(response) -> int:
