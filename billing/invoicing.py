@@ -73,10 +73,10 @@ class BuildResult:
 
 
 def _runs_holding(client_ids: list[int], period: date) -> dict[int, Invoice]:
-    """Per client, a draft of an open run for `period` that already holds it."""
+    """Per client, the newest draft of an open run for `period` that already holds it."""
     drafts = (Invoice.objects.filter(client_id__in=client_ids, status=Invoice.Status.DRAFT,
                                      run__status=BillingRun.Status.OPEN, run__period_month=period)
-              .select_related("run").order_by("pk"))
+              .select_related("run").order_by("-pk"))
     held: dict[int, Invoice] = {}
     for draft in drafts:
         held.setdefault(draft.client_id, draft)
@@ -111,8 +111,12 @@ def _reserve(run: BillingRun, groups: list[dict], now) -> dict[int, tuple[int, i
         drafts = list(Invoice.objects.filter(run=run).order_by("pk"))
     statement = RESERVE_SQL.format(items=BillingItem._meta.db_table, invoices=Invoice._meta.db_table,
                                    period_test="<=" if run.include_prior_periods else "=")
+    # Raw SQL: the values go through the backend's adapters as the ORM's would (SQLite stores
+    # naive UTC text). UPDATE … FROM needs SQLite 3.33+ (Python's own builds have had it since 2020).
+    values = [ItemStatus.RESERVED.value, connection.ops.adapt_datetimefield_value(now), run.pk,
+              ItemStatus.PENDING.value, connection.ops.adapt_datefield_value(run.period_month)]
     with connection.cursor() as cursor:
-        cursor.execute(statement, [ItemStatus.RESERVED, now, run.pk, ItemStatus.PENDING, run.period_month])
+        cursor.execute(statement, values)
     return {draft.pk: (draft.client_id, draft.currency) for draft in drafts}
 
 

@@ -12,12 +12,13 @@ Every reconciliation is a ReconciliationRun with its counts and ends with a Bill
 
 import logging
 import multiprocessing
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, OperationalError, connection, connections, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -301,10 +302,12 @@ def _add_counts(run: ReconciliationRun, result: UnitResult) -> None:
 def reconcile_client(run: ReconciliationRun, client_id: int, months: frozenset[date] | None) -> UnitResult:
     with transaction.atomic():
         client = Client.objects.select_for_update().filter(pk=client_id).first()
-        # The client's row lock orders units of one client, so no savepoint is needed here.
-        first_time = not ReconciliationUnit.objects.filter(run_id=run.pk, client_id=client_id).exists()
-        if first_time:
-            ReconciliationUnit.objects.create(run_id=run.pk, client_id=client_id)
+        if client is None:  # nothing locked: a redelivered unit may race this one
+            first_time = ReconciliationUnit.objects.get_or_create(run_id=run.pk, client_id=client_id)[1]
+        else:  # the client's row lock orders the units of one client: no savepoint needed
+            first_time = not ReconciliationUnit.objects.filter(run_id=run.pk, client_id=client_id).exists()
+            if first_time:
+                ReconciliationUnit.objects.create(run_id=run.pk, client_id=client_id)
         if client is None:
             result = UnitResult()
         else:
@@ -383,15 +386,30 @@ class ReconciliationFailed(Exception):
     """Some client units of a run failed; the others were applied."""
 
 
+# A deadlock between two units of parallel workers, or two of them racing for the key of a source
+# that moved between their clients: a retry reads the settled state (the Celery tasks do the same).
+RETRYABLE = (OperationalError, IntegrityError)
+UNIT_ATTEMPTS = 4
+
+
 def _reconcile_unit(run_id: int, client_id: int, months) -> tuple[str | None, int]:
     """One client unit: (what went wrong or None, items created). Runs in this process or a
     worker process."""
-    try:
-        result = reconcile_client(ReconciliationRun(pk=run_id), client_id, months)
-    except Exception as error:
-        logger.exception("Reconciliation run %s: client %s failed", run_id, client_id)
-        return f"client {client_id}: {type(error).__name__}: {error}", 0
-    return None, result.created
+    for attempt in range(1, UNIT_ATTEMPTS + 1):
+        try:
+            return None, reconcile_client(ReconciliationRun(pk=run_id), client_id, months).created
+        except RETRYABLE as error:
+            if attempt == UNIT_ATTEMPTS:
+                return _unit_failed(run_id, client_id, error)
+            time.sleep(0.1 * 2 ** attempt)
+        except Exception as error:
+            return _unit_failed(run_id, client_id, error)
+    raise AssertionError("unreachable")
+
+
+def _unit_failed(run_id: int, client_id: int, error: BaseException) -> tuple[str, int]:
+    logger.exception("Reconciliation run %s: client %s failed", run_id, client_id, exc_info=error)
+    return f"client {client_id}: {type(error).__name__}: {error}", 0
 
 
 def _release_connections_before_fork() -> None:
@@ -439,6 +457,7 @@ def reconcile_run(run: ReconciliationRun, *, progress=None, workers: int = 1) ->
     command draws its bar with it). Units lock their client's row, so processes never collide."""
     try:
         if not _claim(run):
+            run.refresh_from_db()
             return run  # another process has it
         plan, find_unmatched = plan_units(Scope.from_dict(run.scope))
         ReconciliationRun.objects.filter(pk=run.pk).update(total=len(plan))

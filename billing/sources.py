@@ -24,6 +24,7 @@ from .models import Client, Contract, SalesLine
 from .money import hours, line_total, rounded_minutes
 
 DESCRIPTION_MAX = 500
+FOUR_PLACES = Decimal("0.0001")  # the scale of an item's qty, unit_price and vat_rate columns
 # Item descriptions must not depend on the language of whoever triggered the run.
 ACTIVITY_LABELS = {activity.value: activity.name.replace("_", " ").capitalize() for activity in Activity}
 
@@ -68,11 +69,14 @@ class ItemSpec:
         """A stable 64-bit digest of the compared fields: reconciliation compares fingerprints
         instead of loading and comparing whole items, so equal fingerprints must mean an unchanged
         source in whichever process they were computed. Specs read amounts straight from their
-        source columns or quantize them (hours to 4 places, totals to 2), so the text of a value
-        is as stable as the value. One f-string: this runs once per item of every run."""
+        source columns or quantize them, and the amounts are hashed at the scale of the item's
+        columns (4 places; totals are already rounded to 2), so equal fingerprints mean equal
+        stored values: a timebank share of 10.00 hours and the 10.0000 read back once it is
+        locked are the same quantity. One f-string: this runs once per item of every run."""
         return _digest(f"{self.source_type}\x1f{self.source_id}\x1f{self.source_date}\x1f{self.client_id}\x1f"
                        f"{self.contract_id}\x1f{self.project_id}\x1f{self.ticket_id}\x1f{self.description}\x1f"
-                       f"{self.qty}\x1f{self.unit_price}\x1f{self.total}\x1f{self.currency}\x1f{self.vat_rate}\x1f"
+                       f"{self.qty.quantize(FOUR_PLACES)}\x1f{self.unit_price.quantize(FOUR_PLACES)}\x1f"
+                       f"{self.total}\x1f{self.currency}\x1f{self.vat_rate.quantize(FOUR_PLACES)}\x1f"
                        f"{self.period.text}")
 
     def copy_values(self) -> tuple:

@@ -53,9 +53,11 @@ def reconcile_client_task(self, run_id: int, client_id: int, months: list[str] |
     run_finish_if_done(run_id)
 
 
-@shared_task(ignore_result=True, acks_late=True)
-def reconcile_request_task(request_id: int) -> None:
-    triggers.work_off(request_id)
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def reconcile_request_task(self, request_id: int) -> None:
+    # A worker takes the waiting requests along; run eagerly (no broker) it is part of the save's
+    # request and must stay quick.
+    triggers.work_off(request_id, batch=not self.request.is_eager)
 
 
 @shared_task(ignore_result=True)

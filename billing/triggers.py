@@ -52,7 +52,7 @@ def _dispatch(request_id: int) -> None:
 
 def _work_off_safely(request_id: int) -> None:
     try:
-        work_off(request_id)
+        work_off(request_id, batch=False)
     except Exception:
         logger.exception("Reconciliation request %s failed; the drain task will retry it", request_id)
 
@@ -61,7 +61,7 @@ def _claimable(now) -> Q:
     return Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
 
 
-def _claim(request_id: int | None, *, created_before=None) -> list[ReconciliationRequest]:
+def _claim(request_id: int | None, *, created_before=None, batch: bool = True) -> list[ReconciliationRequest]:
     """Claim a request (when `request_id` is given, that one first: None if someone else holds
     it) and up to BATCH_SIZE - 1 others waiting with it, so a burst of saves is worked off in a
     few runs instead of one run each. Each UPDATE only takes rows nobody holds; rows claimed at
@@ -70,6 +70,8 @@ def _claim(request_id: int | None, *, created_before=None) -> list[Reconciliatio
     if request_id is not None and not (ReconciliationRequest.objects.filter(pk=request_id)
                                        .filter(_claimable(now)).update(claimed_at=now)):
         return []
+    if not batch:
+        return list(ReconciliationRequest.objects.filter(pk=request_id))
     waiting = ReconciliationRequest.objects.filter(_claimable(now), attempts__lt=MAX_ATTEMPTS)
     if created_before is not None:
         waiting = waiting.filter(created_at__lte=created_before)
@@ -99,38 +101,48 @@ def _records_scope(kind: str, ids: set[int]) -> Scope:
     return Scope(record_kind=kind, record_ids=tuple(sorted(ids)))
 
 
-def _reconcile(requests: list[ReconciliationRequest]) -> None:
+def _reconcile(requests: list[ReconciliationRequest], *, count_attempt: bool = True) -> None:
+    """Reconcile the requests' scopes and delete them. A failure counts as an attempt of each
+    request unless it is a batch's (each request is then retried, and counted, on its own)."""
     try:
         for scope in coalesce(Scope.from_dict(request.scope) for request in requests):
             reconcile_now(scope, trigger=RunTrigger.ON_SAVE)
     except Exception as error:
-        ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
-            attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000])
+        if count_attempt:
+            ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).update(
+                attempts=F("attempts") + 1, last_error=f"{type(error).__name__}: {error}"[:2000])
         raise
     ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).delete()
 
 
-def work_off(request_id: int) -> bool:
-    """Reconcile a request, with whatever else is waiting, and delete them; False if someone
-    else holds it or it is done. A batch that fails is retried request by request, so one
-    failing source does not hold back the others."""
-    requests = _claim(request_id)
-    if not requests:
-        return False
+def _reconcile_batch(requests: list[ReconciliationRequest]) -> None:
     if len(requests) == 1:
         _reconcile(requests)
-        return True
+        return
     try:
-        _reconcile(requests)
+        _reconcile(requests, count_attempt=False)
     except Exception:
         logger.exception("A batch of %s reconciliation requests failed; retrying them one by one", len(requests))
         _work_off_one_by_one(requests)
+
+
+def work_off(request_id: int, *, batch: bool = True) -> bool:
+    """Reconcile a request, with whatever else is waiting when `batch` (the Celery task, the
+    drain; not a save's in-process fallback, which must stay quick), and delete them; False if
+    someone else holds it or it is done. A batch that fails is retried request by request, so
+    one failing source does not hold back the others."""
+    requests = _claim(request_id, batch=batch)
+    if not requests:
+        return False
+    _reconcile_batch(requests)
     return True
 
 
 def _work_off_one_by_one(requests: list[ReconciliationRequest]) -> None:
     failed = None
     for request in requests:
+        # Renew the claim: a long retry must not be taken over by a drain meanwhile.
+        ReconciliationRequest.objects.filter(pk=request.pk).update(claimed_at=timezone.now())
         try:
             _reconcile([request])
         except Exception as error:
@@ -145,13 +157,9 @@ def drain(*, older_than: timedelta = DRAIN_AFTER) -> int:
     done = 0
     while requests := _claim(None, created_before=cutoff):
         try:
-            _reconcile(requests)
+            _reconcile_batch(requests)
         except Exception:
-            logger.exception("A batch of %s reconciliation requests failed; retrying them one by one", len(requests))
-            try:
-                _work_off_one_by_one(requests)
-            except Exception:
-                logger.exception("Some reconciliation requests failed again")
+            logger.exception("Some reconciliation requests failed again")
         done += len(requests) - ReconciliationRequest.objects.filter(pk__in=[r.pk for r in requests]).count()
     return done
 

@@ -102,22 +102,40 @@ def test_a_burst_of_saves_is_worked_off_in_one_run_per_kind():
 @pytest.mark.django_db
 def test_a_batch_that_fails_is_retried_request_by_request(monkeypatch):
     clients_with_entries(2, entries_each=1)
-    entries = list(TimeEntry.objects.order_by("pk"))
-    for entry in entries:
+    broken, fine = list(TimeEntry.objects.order_by("pk"))
+    for entry in (broken, fine):
         ReconciliationRequest.objects.create(scope=Scope(record_kind="time_entry", record_id=entry.pk).as_dict())
     calls = []
     real = triggers.reconcile_now
 
-    def fails_on_batches(scope, **kwargs):
+    def fails_for_the_broken_entry(scope, **kwargs):
         calls.append(scope)
-        if scope.record_ids is not None:
-            raise RuntimeError("batch trouble")
+        if broken.pk in scope.records:
+            raise RuntimeError("broken source")
         return real(scope, **kwargs)
 
-    monkeypatch.setattr(triggers, "reconcile_now", fails_on_batches)
-    assert triggers.drain(older_than=timedelta(0)) == 2
+    monkeypatch.setattr(triggers, "reconcile_now", fails_for_the_broken_entry)
+    assert triggers.drain(older_than=timedelta(0)) == 1
     assert [scope.record_ids is not None for scope in calls] == [True, False, False]
-    assert len(live_items()) == 2
+    assert list(live_items()) == [f"ticket_time:{fine.pk}"]
+    # Only the request that failed on its own counts an attempt; the batch's failure does not.
+    left = ReconciliationRequest.objects.get()
+    assert (left.scope["record_id"], left.attempts, left.last_error) == (broken.pk, 1, "RuntimeError: broken source")
+
+
+@pytest.mark.django_db
+def test_a_timebank_share_is_unchanged_once_locked():
+    """The share of a bank is computed as 10.00 hours while nothing is locked and read back as
+    10.0000 once its item is in a draft: the same quantity, so the same fingerprint."""
+    staff = grant_billing(UserFactory(), "billing.manage")
+    client = ClientFactory(name="Banked")
+    project = ProjectFactory(key="BANK")
+    ContractFactory(client=client, projects=[project], hourly_rate="1000.00", timebank_hours="10.00")
+    TimeEntryFactory(ticket=TicketFactory(project=project), minutes=600, work_date=date(2026, 10, 1))
+    reconcile()
+    invoicing.run_build(actor=staff, period=date(2026, 10, 1), include_prior_periods=False)
+    run = reconcile()
+    assert (run.unchanged, run.skipped_locked, run.created) == (1, 0, 0)
 
 
 @pytest.mark.django_db

@@ -50,8 +50,9 @@ class Command(BaseCommand):
                             help="Only the client(s) of this contract (its id).")
         parser.add_argument("--period", metavar="YYYY-MM", help="Only this month, e.g. 2026-10.")
         parser.add_argument("--workers", type=int, default=1, metavar="N",
-                            help="Reconcile the clients in N processes at once (PostgreSQL; default 1). Each "
-                                 "holds one database connection.")
+                            help="Reconcile the clients in N processes at once (PostgreSQL; default 1; not with "
+                                 "--async, where the Celery workers share the clients). Each process opens its "
+                                 "own database connections.")
         parser.add_argument("--async", dest="run_async", action="store_true",
                             help="Queue the run for the Celery workers and print its task id instead of running "
                                  "it here.")
