@@ -137,11 +137,6 @@ def _plan_records(kind: str, record_ids: tuple[int, ...]) -> tuple[Plan, list[Un
     return plan, unmatched
 
 
-def plan_scope(scope: Scope) -> tuple[Plan, list[Unmatched]]:
-    plan, find_unmatched = plan_units(scope)
-    return plan, list(find_unmatched())
-
-
 def plan_units(scope: Scope) -> tuple[Plan, Callable[[], Iterable[Unmatched]]]:
     """The client units of a scope, and how to find its sources no contract covers: a callable,
     so that a run in worker processes can look for them while the units are being worked."""

@@ -3,6 +3,7 @@ must keep true: items diffed by fingerprint (and field by field for items writte
 fingerprints), bursts of saves worked off in a few runs, units in several processes giving the
 same items as one, and builds and posts whose number of queries does not grow with the clients."""
 
+import os
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -155,7 +156,20 @@ def test_a_record_scope_plans_many_records_in_a_few_queries():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_units_in_several_processes_write_the_same_items_as_one():
+def test_units_in_several_processes_write_the_same_items_as_one(monkeypatch, tmp_path):
+    from billing import reconciliation
+
+    # Forked workers inherit this wrapper: each unit records the process that did it.
+    real_unit, pids = reconciliation._reconcile_unit, tmp_path / "pids"
+
+    def recording_unit(*args):
+        with pids.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+        return real_unit(*args)
+
+    # Pickled by name for the pool, it resolves to this wrapper in the forked workers too.
+    recording_unit.__module__, recording_unit.__qualname__ = reconciliation.__name__, "_reconcile_unit"
+    monkeypatch.setattr(reconciliation, "_reconcile_unit", recording_unit)
     clients_with_entries(6)
     uncovered = TicketFactory(project=ProjectFactory(key="NOPE"))
     TimeEntryFactory(ticket=uncovered, minutes=30, work_date=date(2026, 10, 2))
@@ -167,6 +181,8 @@ def test_units_in_several_processes_write_the_same_items_as_one():
     assert item_rows() == in_one
     # The parent looked for the sources no contract covers while the workers reconciled.
     assert first.unmatched == run.unmatched == run.unmatched_sources.count() == 1
+    workers = set(pids.read_text().split()[6:])  # the first six units ran here, in one process
+    assert workers and str(os.getpid()) not in workers  # done by forked workers, none here
 
 
 def build_and_post_queries(staff, clients: list) -> tuple[int, int]:
