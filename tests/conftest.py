@@ -103,3 +103,13 @@ def s3_bucket():
     except ClientError:
         client.create_bucket(Bucket=options["bucket_name"])
     return options["bucket_name"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The reliability summary the acceptance of issue 9 asks for (see tests/tally.py)."""
+    from tests.tally import summary_lines
+
+    failed = len(terminalreporter.stats.get("failed", [])) + len(terminalreporter.stats.get("error", []))
+    terminalreporter.section("reliability summary")
+    for line in summary_lines(failed):
+        terminalreporter.write_line(line)
