@@ -3,7 +3,12 @@ refuse UPDATE and DELETE, shared by the migrations of the apps that own such tab
 
 One exception: a row's `actor_id` may be set to NULL (the user was deleted; the row keeps its
 actor label or summary). On SQLite, the embedded default, only updates are refused: Django's
-test flush deletes rows one by one there (PostgreSQL truncates, which row triggers do not see)."""
+test flush deletes rows one by one there (PostgreSQL truncates, which row triggers do not see).
+
+Row triggers do not fire on TRUNCATE, so on PostgreSQL the ledger tables also carry a statement
+trigger refusing it, unless the session has set `ledger.allow_truncate = on`. Only the test
+settings set it (their flush between tests truncates every table); `manage.py flush` against a
+production database is refused."""
 
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger AS $$
@@ -53,5 +58,37 @@ def operations(table: str, columns: list[str]):
             schema_editor.execute(postgres_backward(table), params=None)
         elif vendor == "sqlite":
             schema_editor.execute(sqlite_backward(table))
+
+    return forward, backward
+
+
+TRUNCATE_FUNCTION = """
+CREATE OR REPLACE FUNCTION ledger_refuse_truncate() RETURNS trigger AS $$
+BEGIN
+    IF coalesce(current_setting('ledger.allow_truncate', true), '') = 'on' THEN
+        RETURN NULL;  -- the test suite's flush (config/settings/test.py)
+    END IF;
+    RAISE EXCEPTION '% is append-only: TRUNCATE refused', TG_TABLE_NAME;
+END $$ LANGUAGE plpgsql;
+"""
+
+
+def truncate_guard_operations(tables: list[str]):
+    """The RunPython pair for a migration refusing TRUNCATE on `tables` (PostgreSQL only: SQLite
+    has no TRUNCATE)."""
+
+    def forward(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute(TRUNCATE_FUNCTION, params=None)
+        for table in tables:
+            schema_editor.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                                  f"FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_truncate();", params=None)
+
+    def backward(apps, schema_editor):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for table in tables:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};", params=None)
 
     return forward, backward

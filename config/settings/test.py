@@ -24,3 +24,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # The test runner renames the database after settings load; a pool opened on the old name would
 # outlive the rename. Tests run without the pool (the benchmarks and production use it).
 DATABASES["default"].get("OPTIONS", {}).pop("pool", None)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The flush between transactional tests truncates every table; the ledger tables refuse
+    # TRUNCATE unless the session allows it (core/ledger_sql.py).
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c ledger.allow_truncate=on"

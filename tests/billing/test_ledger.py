@@ -94,6 +94,22 @@ def test_billing_log_and_settlement_events_cannot_be_deleted():
     assert refused(f"UPDATE settlements_settlementevent SET kind = 'paid' WHERE id = {event.pk}")
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("table", ["billing_invoice", "billing_billingitem", "billing_billinglog",
+                                   "settlements_settlementevent"])
+def test_ledger_tables_cannot_be_truncated(posted, table):
+    """TRUNCATE skips row triggers; a statement trigger refuses it unless the session allows it,
+    which only the test settings' connections do (for the flush between tests)."""
+    rows = f"SELECT count(*) FROM {table}"
+    with connection.cursor() as cursor:
+        cursor.execute(rows)
+        before = cursor.fetchone()[0]
+    assert refused(f"SET LOCAL ledger.allow_truncate = off; TRUNCATE {table} CASCADE")
+    with connection.cursor() as cursor:
+        cursor.execute(rows)
+        assert cursor.fetchone()[0] == before
+
+
 def test_deleting_a_user_keeps_their_log_rows_with_no_actor():
     actor = UserFactory()
     log = BillingLog.objects.create(action="build", summary="Run 1", actor=actor)
