@@ -7,7 +7,8 @@ from core.errors import EditBlocked
 from tickets.guards import EditAction, EditAttempt, register_edit_guard
 
 from .choices import LOCKED_STATUSES, ItemStatus
-from .models import BillingItem
+from .models import BillingItem, Client
+from .reconciliation import client_ids_of_records
 from .sources import source_types_of_record
 
 LOCKED_BY_DRAFT_MESSAGE = ("This entry is locked by draft invoice {draft}. Remove it from the draft or delete the run "
@@ -37,7 +38,19 @@ def _label(item: BillingItem) -> str:
     return f"(run {item.run_id})" if item.run_id else f"(item {item.pk})"
 
 
+def _lock_clients(record_kind: str, record_id: int) -> None:
+    """Take the row locks of the clients the record bills to, which draft builds hold while they
+    bring those clients up to date and reserve their items: a build that started first finishes
+    before this edit decides (and the edit sees the lock), one that starts later waits for the
+    edit and reconciles it before reserving. Without this, a build could reserve the item
+    computed from the values this edit is replacing, and its lock would then keep them."""
+    client_ids = client_ids_of_records(record_kind, [record_id])
+    if client_ids:
+        list(Client.objects.select_for_update().filter(pk__in=client_ids).order_by("pk").values_list("pk", flat=True))
+
+
 def require_unlocked(record_kind: str, record_id: int) -> None:
+    _lock_clients(record_kind, record_id)
     item = locking_item(record_kind, record_id)
     if item is None:
         return

@@ -3,8 +3,11 @@
 - **Build**: a run for a month and a set of clients reserves each client's pending items (up to
   the period's end with *include prior periods*, else that month only) into one draft invoice per
   currency, in the same transaction, under the client's row lock — the lock reconciliation also
-  takes — so an item is never reserved twice and never changes while it is being reserved. A
-  client already held by an open run for that month is skipped and reported (idempotent).
+  takes, and edits of billed sources too (billing.guards) — so an item is never reserved twice and
+  never changes while it is being reserved. Sources saved just before whose reconciliation is still
+  waiting are reconciled first under that lock, so a draft never locks in the values from before
+  an edit. A client already held by an open run for that month is skipped and reported
+  (idempotent).
 - **Remove from run** puts a draft line back to `pending`; **delete run** (open runs only) puts all
   of them back and removes the drafts; **refresh** rebuilds one draft.
 - **Post** numbers a draft gaplessly per series and year from a counter row locked in the same
@@ -31,7 +34,7 @@ from . import periods
 from .choices import ItemStatus, LogAction, SourceType
 from .models import BillingItem, BillingLog, BillingRun, Client, Invoice, InvoiceCounter
 from .money import line_total
-from .reconciliation import Scope
+from .reconciliation import Scope, reconcile_requested
 from .selectors import MoneyTotals, totals_by_currency
 from .services import require_billing, require_line_fits
 from .sources import ClientScope, matches, registered_sources
@@ -50,6 +53,8 @@ NOT_CREDITABLE_MESSAGE = "Item {item} is {status}; only invoiced lines can be cr
 NOTHING_TO_BUILD_MESSAGE = "No pending items to bill for {clients} up to {period}."
 ALREADY_HELD_MESSAGE = "{client} is already in open run {run} for {period}; post or delete that run first."
 NOTHING_TO_POST_MESSAGE = "Run {run} has no draft invoices left to post."
+RUN_HAS_POSTED_MESSAGE = ("Run {run} cannot be deleted: invoices {invoices} of it are already posted. Post its "
+                          "remaining drafts, or remove their lines from the run.")
 
 
 def _log(action: str, *, actor, started: float, summary: str, scope: dict, item_count: int) -> None:
@@ -153,6 +158,8 @@ def run_build(*, actor, period: date, client_ids=None, include_prior_periods: bo
     clients = {client.pk: client for client in
                Client.objects.select_for_update().filter(pk__in=_client_ids(client_ids)).order_by("pk")}
     held = _runs_holding(list(clients), period)
+    if not dry_run:  # saves just before this build are billed with their new values
+        reconcile_requested([pk for pk in clients if pk not in held], actor=actor)
     result = BuildResult(run=None, dry_run=dry_run, skipped=_skipped(held, clients, period))
     groups = _pending_groups([pk for pk in clients if pk not in held], period, include_prior_periods)
     result.invoices = [{"client": g["client_id"], "currency": g["currency"], "net": g["net"], "items": g["items"]}
@@ -232,6 +239,12 @@ def run_delete(*, actor, run: BillingRun) -> int:
     require_billing(actor, "manage")
     started = time.monotonic()
     run = _lock_run(run, "deleted")
+    # A draft of an open run may have been posted on its own; posted invoices are never deleted.
+    posted = list(Invoice.objects.filter(run=run).exclude(status=Invoice.Status.DRAFT).order_by("number")
+                  .values_list("number", flat=True))
+    if posted:
+        raise Conflict(RUN_HAS_POSTED_MESSAGE.format(run=run.pk, invoices=", ".join(posted)),
+                       code="run_has_posted_invoices", extra={"invoices": posted})
     released = _release(BillingItem.objects.filter(run=run))
     run_id = run.pk
     Invoice.objects.filter(run=run).delete()
@@ -273,6 +286,7 @@ def invoice_refresh(*, actor, invoice: Invoice) -> Invoice | None:
     client = Client.objects.select_for_update().get(pk=invoice.client_id)
     run = invoice.run
     released = _release(invoice.items.all())
+    reconcile_requested([client.pk], actor=actor)
     items = list(_pending_for(client, run.period_month, run.include_prior_periods)
                  .filter(currency=invoice.currency).select_for_update().order_by("pk"))
     now = timezone.now()

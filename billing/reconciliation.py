@@ -25,13 +25,23 @@ from django.utils import timezone
 from tickets.models import Expense, TimeEntry
 
 from . import bulk, periods
-from .choices import LIVE_STATUSES, LOCKED_STATUSES, ItemStatus, LogAction, RunStatus, SourceType, UnmatchedReason
+from .choices import (
+    LIVE_STATUSES,
+    LOCKED_STATUSES,
+    ItemStatus,
+    LogAction,
+    RunStatus,
+    RunTrigger,
+    SourceType,
+    UnmatchedReason,
+)
 from .models import (
     BillingItem,
     BillingLog,
     Client,
     Contract,
     ContractProject,
+    ReconciliationRequest,
     ReconciliationRun,
     ReconciliationUnit,
     SalesLine,
@@ -476,3 +486,41 @@ def reconcile_run(run: ReconciliationRun, *, progress=None, workers: int = 1) ->
 
 def reconcile_now(scope: Scope, *, trigger: str, actor=None, progress=None, workers: int = 1) -> ReconciliationRun:
     return reconcile_run(run_create(scope=scope, trigger=trigger, actor=actor), progress=progress, workers=workers)
+
+
+# --- Saves a draft build must not overtake ---------------------------------------------------------
+
+def client_ids_of_records(kind: str, record_ids) -> list[int]:
+    """The clients whose items these source records have or would get, in lock order."""
+    return sorted(_plan_records(kind, tuple(record_ids))[0])
+
+
+def reconcile_requested(client_ids, *, actor=None) -> list[ReconciliationRun]:
+    """Reconcile, inside the caller's transaction (which holds these clients' row locks), the
+    source records whose on-save reconciliation is still waiting (queued behind those locks, or
+    not yet run at all), as far as they concern these clients. A draft built or refreshed right
+    after a save then bills the saved values, never an item computed from the values before, which
+    the reservation would lock in. Other clients are left to the waiting reconciliation: locking
+    them here could deadlock with another build. The requests stay; reconciling again is a no-op."""
+    held = set(client_ids)
+    records: dict[str, set[int]] = {}
+    for values in ReconciliationRequest.objects.values_list("scope", flat=True):
+        scope = Scope.from_dict(values)
+        if scope.record_kind:
+            records.setdefault(scope.record_kind, set()).update(scope.records)
+    runs = []
+    for kind, ids in sorted(records.items()):
+        record_ids = tuple(sorted(ids))
+        units = sorted((client_id, months) for client_id, months in _plan_records(kind, record_ids)[0].items()
+                       if client_id in held)
+        if not units:
+            continue
+        run = run_create(scope=Scope(record_kind=kind, record_ids=record_ids), trigger=RunTrigger.ON_SAVE,
+                         actor=actor)
+        _claim(run)
+        ReconciliationRun.objects.filter(pk=run.pk).update(total=len(units))
+        for client_id, months in units:
+            reconcile_client(run, client_id, months)
+        run_finish_if_done(run.pk)
+        runs.append(run)
+    return runs

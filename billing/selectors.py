@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from tickets.models import TimeEntry
+from tickets.models import Ticket, TimeEntry
 
 from .choices import ItemStatus, SourceType
 from .models import BillingItem, Invoice
@@ -49,9 +49,14 @@ class SettlementTotals:
     tickets: dict[int, Totals] = field(default_factory=lambda: defaultdict(Totals))
 
 
-def settlement_totals(settlement_ids) -> dict[int, SettlementTotals]:
+def settlement_totals(settlement_ids, *, readable_by=None) -> dict[int, SettlementTotals]:
     """Per settlement and per linked ticket: billable minutes and billed money dated inside the
-    settlement's period. Two queries, whatever the number of settlements."""
+    settlement's period. Two queries, whatever the number of settlements.
+
+    With `readable_by` (a user) only the tickets that user may read count, in the lines and in the
+    grand total: someone who reads one project of a cross-project settlement learns nothing of the
+    other projects' tickets, their money included (SPEC §3 lists only readable tickets). Without
+    it, everything counts (the customer page behind a share link shows the whole settlement)."""
     from settlements.models import SettlementTicket
 
     ids = list(settlement_ids)
@@ -62,18 +67,25 @@ def settlement_totals(settlement_ids) -> dict[int, SettlementTotals]:
                                  work_date__lte=OuterRef("settlement__period_end"))
         .order_by().values("ticket_id").annotate(total=Sum("minutes")).values("total")
     )
-    links = (SettlementTicket.objects.filter(settlement_id__in=ids)
+    readable = None if readable_by is None else Ticket.objects.visible_to(readable_by, "read").values("pk")
+    links = SettlementTicket.objects.filter(settlement_id__in=ids)
+    if readable is not None:
+        links = links.filter(ticket_id__in=readable)
+    links = (links
              .annotate(minutes=Coalesce(Subquery(minutes_in_period, output_field=IntegerField()), 0))
              .values_list("settlement_id", "ticket_id", "minutes"))
     for settlement_id, ticket_id, minutes in links:
         result[settlement_id].tickets[ticket_id].minutes += minutes
-    amounts = (BillingItem.objects.filter(
+    amounts = BillingItem.objects.filter(
         status__in=BILLED_STATUSES, source_type__in=TICKET_SOURCES,
         ticket__settlement_links__settlement_id__in=ids,
         source_date__gte=F("ticket__settlement_links__settlement__period_start"),
         source_date__lte=F("ticket__settlement_links__settlement__period_end"),
-    ).values_list("ticket__settlement_links__settlement_id", "ticket_id", "currency").annotate(total=Sum("total"))
-        .order_by())
+    )
+    if readable is not None:
+        amounts = amounts.filter(ticket_id__in=readable)
+    amounts = (amounts.values_list("ticket__settlement_links__settlement_id", "ticket_id", "currency")
+               .annotate(total=Sum("total")).order_by())
     for settlement_id, ticket_id, currency, amount in amounts:
         result[settlement_id].tickets[ticket_id].amounts[currency] += amount
     for totals in result.values():

@@ -15,6 +15,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after django.setup() above)
 
 from config.mcp import HTTP_PATH, http_app  # noqa: E402
+from core.throttling import throttle_failed_bearer_tokens  # noqa: E402
 from core.uploads import limit_request_body  # noqa: E402
 
 if settings.DEBUG:
@@ -24,7 +25,9 @@ if settings.DEBUG:
     django_application = ASGIStaticFilesHandler(django_application)
 
 django_application = limit_request_body(django_application)
-mcp_application = http_app()
+# The MCP SDK checks Bearer tokens itself; failed ones count against the client's address as
+# they do for the REST API (core.throttling).
+mcp_application = throttle_failed_bearer_tokens(http_app())
 
 
 def is_mcp_path(path: str) -> bool:

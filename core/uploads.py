@@ -56,10 +56,11 @@ def limit_request_body(app):
     async def guarded(scope, receive, send):
         if scope["type"] != "http":
             return await app(scope, receive, send)
-        limit = max_upload_bytes() + MULTIPART_SLACK
-        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        headers = dict(scope.get("headers") or ())
+        limit, code = _body_limit(headers.get(b"content-type", b""))
+        declared = headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
-            return await _refuse(send)
+            return await _refuse(send, code)
         received = 0
         refused = False
 
@@ -71,7 +72,7 @@ def limit_request_body(app):
             received += len(message.get("body", b""))
             if message["type"] == "http.request" and received > limit:
                 refused = True
-                await _refuse(send)
+                await _refuse(send, code)
                 return {"type": "http.disconnect"}
             return message
 
@@ -80,9 +81,25 @@ def limit_request_body(app):
     return guarded
 
 
-async def _refuse(send) -> None:
-    limit = max_upload_bytes() // (1024 * 1024)
-    body = json.dumps({"code": "file_too_large", "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit)}).encode()
+def _body_limit(content_type: bytes) -> tuple[int, str]:
+    """Files come as multipart and may be as large as an attachment; any other body (JSON, a
+    url-encoded form) is read into memory whole, so it gets Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    (core.middleware.limit_request_size answers the same from a Content-Length under WSGI),
+    unless the file limit is the smaller one."""
+    file_limit, memory_limit = max_upload_bytes() + MULTIPART_SLACK, settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if content_type.lower().startswith(b"multipart/") or memory_limit is None or file_limit <= memory_limit:
+        return file_limit, "file_too_large"
+    return memory_limit, "request_too_large"
+
+
+async def _refuse(send, code: str = "file_too_large") -> None:
+    if code == "file_too_large":
+        detail = REQUEST_TOO_LARGE_MESSAGE.format(limit=max_upload_bytes() // (1024 * 1024))
+    else:
+        from core.middleware import REQUEST_TOO_LARGE_MESSAGE as BODY_TOO_LARGE_MESSAGE
+
+        detail = BODY_TOO_LARGE_MESSAGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024)
+    body = json.dumps({"code": code, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -6,6 +6,8 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.throttling import TOO_MANY_FAILURES_CODE, TOO_MANY_FAILURES_MESSAGE, api_token_failures
+
 from .models import ApiToken
 from .tokens import token_digest
 
@@ -26,6 +28,10 @@ def user_for_token(plain: str):
     return token.user, token
 
 
+def _throttled(verdict) -> exceptions.Throttled:
+    return exceptions.Throttled(verdict.retry_after, detail=TOO_MANY_FAILURES_MESSAGE, code=TOO_MANY_FAILURES_CODE)
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -39,8 +45,14 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             plain = header[1].decode()
         except UnicodeError:
             raise exceptions.AuthenticationFailed(MALFORMED_HEADER_MESSAGE, code="invalid_token") from None
+        # Brute-force protection: a client past the limit of failed tokens gets 429 for every
+        # token (a right guess must look no different), other clients are unaffected.
+        if (verdict := api_token_failures.check(request)).blocked:
+            raise _throttled(verdict)
         user, token = user_for_token(plain)
         if user is None:
+            if (verdict := api_token_failures.fail(request)).blocked:
+                raise _throttled(verdict)
             raise exceptions.AuthenticationFailed(INVALID_TOKEN_MESSAGE, code="invalid_token")
         return user, token
 

@@ -16,7 +16,7 @@ from core.pages import add_service_errors
 
 from . import services
 from .api.downloads import attachment_response, served_over_asgi
-from .api.public import public_payload
+from .api.public import public_payload, shared_settlement
 from .choices import AttachmentCategory, AttachmentState, SettlementStatus
 from .forms import AcceptanceForm
 from .models import SettlementAttachment
@@ -38,6 +38,8 @@ def _error_page(request, error: ServiceError):
     template = NOT_FOUND_TEMPLATE if isinstance(error, NotFound) else ERROR_TEMPLATE
     response = render(request, template, {"error": error}, status=error.status_code)
     response["X-Error-Code"] = error.code
+    if getattr(error, "retry_after", None):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -81,7 +83,7 @@ def _render_page(request, token: str, settlement, form: AcceptanceForm, *, statu
 @customer_page
 @require_GET
 def settlement_page(request, token: str):
-    settlement, _ = services.shared_settlement(token)
+    settlement, _ = shared_settlement(request, token)
     return _render_page(request, token, settlement, AcceptanceForm())
 
 
@@ -89,7 +91,7 @@ def settlement_page(request, token: str):
 @require_POST
 def settlement_accept(request, token: str):
     """Record the customer's name and the time (settlement_accept logs it as an event)."""
-    settlement, _ = services.shared_settlement(token)
+    settlement, _ = shared_settlement(request, token)
     form = AcceptanceForm(request.POST)
     if not form.is_valid():
         return _render_page(request, token, settlement, form, status=400)
@@ -108,7 +110,7 @@ def settlement_accept(request, token: str):
 @customer_page
 @require_GET
 def attachment_download(request, token: str, attachment_id: int):
-    settlement, _ = services.shared_settlement(token)
+    settlement, _ = shared_settlement(request, token)
     attachment = SettlementAttachment.objects.filter(pk=attachment_id, settlement=settlement).first()
     if attachment is None:
         raise NotFound(services.NOT_FOUND_MESSAGE)

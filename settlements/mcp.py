@@ -88,12 +88,13 @@ def _writable(actor, reference) -> Settlement:
 def _payload(actor, settlement: Settlement, totals=None) -> dict:
     """The REST payload of the settlement as it is now (read again after a write)."""
     fresh = _readable(actor, settlement.pk, for_payload=True)
-    return serialize(SettlementSerializer, fresh, actor=actor, totals=totals or settlement_totals([fresh.pk]))
+    totals = totals or settlement_totals([fresh.pk], readable_by=actor)
+    return serialize(SettlementSerializer, fresh, actor=actor, totals=totals)
 
 
 def _linked_tickets(actor, settlement: Settlement, totals=None) -> list[dict]:
     tickets = selectors.readable_linked_tickets(settlement=settlement, user=actor)
-    by_ticket = (totals or settlement_totals([settlement.pk]))[settlement.pk].tickets
+    by_ticket = (totals or settlement_totals([settlement.pk], readable_by=actor))[settlement.pk].tickets
     return serialize(SettlementTicketSerializer, tickets, actor=actor, many=True, ticket_totals=by_ticket)
 
 
@@ -134,7 +135,7 @@ def list_settlements(
                         date_to=date_to, q=query)
     rows, meta = paginated(queryset, page=page, page_size=page_size)
     results = serialize(SettlementSerializer, rows, actor=actor, many=True,
-                        totals=settlement_totals(row.pk for row in rows))
+                        totals=settlement_totals((row.pk for row in rows), readable_by=actor))
     listed = "; ".join(_described(row) for row in results) or "none"
     return ToolResult({**meta, "results": results},
                       f"{meta['count']} settlement(s), page {page} of {meta['pages']}: {listed}.")
@@ -145,7 +146,8 @@ def get_settlement(*, actor, settlement: SettlementRef) -> ToolResult:
     """One settlement: status and timestamps (sent_at, paid_at), period, projects, notes, the linked
     tickets you can read with their hours and amounts, totals, and attachment metadata."""
     found = _readable(actor, settlement, for_payload=True)
-    totals = settlement_totals([found.pk])  # the settlement's and its tickets', computed once
+    # The settlement's totals and its readable tickets', computed once.
+    totals = settlement_totals([found.pk], readable_by=actor)
     data = serialize(SettlementSerializer, found, actor=actor, totals=totals)
     data["tickets"] = _linked_tickets(actor, found, totals)
     data["attachments"] = _attachments(actor, found)
@@ -223,7 +225,7 @@ def link_ticket_to_settlement(*, actor, settlement: SettlementRef, ticket: Ticke
     found = _writable(actor, settlement)
     linked = validated(LinkTicketSerializer, {"ticket": ticket}, actor=actor)["ticket"]
     services.settlement_link_ticket(actor=actor, settlement=found, ticket=linked)
-    totals = settlement_totals([found.pk])[found.pk].tickets
+    totals = settlement_totals([found.pk], readable_by=actor)[found.pk].tickets
     row = serialize(SettlementTicketSerializer, linked, actor=actor, ticket_totals=totals)
     return ToolResult({"settlement": found.display_number, "ticket": row},
                       f"Linked {row['key']} “{row['title']}” to {found.display_number}.")

@@ -39,8 +39,8 @@ def search_linkable_tickets(*, settlement: Settlement, user, query: str, limit: 
     return list(tickets.order_by("project__key", "number")[:limit])
 
 
-def _count_per_settlement(model) -> Coalesce:
-    rows = model.objects.filter(settlement=OuterRef("pk")).order_by().values("settlement")
+def _count_per_settlement(model, **filters) -> Coalesce:
+    rows = model.objects.filter(settlement=OuterRef("pk"), **filters).order_by().values("settlement")
     return Coalesce(Subquery(rows.annotate(count=Count("pk")).values("count")), 0)
 
 
@@ -48,8 +48,10 @@ def settlements_for_list(user):
     """Readable settlements with the counts a list shows, in one query. The counts are correlated
     sub-selects rather than joins with GROUP BY: PostgreSQL works them out for the page's rows
     only, after sorting and limiting, and the paginator's COUNT(*) leaves them out altogether."""
+    # Tickets of projects the user cannot read are neither listed nor counted.
+    readable = Ticket.objects.visible_to(user, "read").values("pk")
     return (Settlement.objects.visible_to(user, "read")
-            .annotate(ticket_count=_count_per_settlement(SettlementTicket),
+            .annotate(ticket_count=_count_per_settlement(SettlementTicket, ticket__in=readable),
                       attachment_count=_count_per_settlement(SettlementAttachment))
             .select_related("created_by").prefetch_related("projects"))
 
@@ -131,19 +133,24 @@ class LinkedTickets:
     rows: list[TicketRow]
     total_minutes: int = 0
     total_amounts: list[tuple[str, Decimal]] = field(default_factory=list)
-    # Linked tickets of projects the reader cannot read: not listed, but part of the totals.
+    # Linked tickets of projects the reader cannot read: neither listed nor in the totals.
     hidden_count: int = 0
 
 
 def linked_tickets_with_totals(*, settlement: Settlement, user) -> LinkedTickets:
     """Readable linked tickets with their hours and amounts in the settlement's period, and the
-    settlement's grand total. Three queries, whatever the number of tickets."""
+    total of those only (what the API and MCP show the same reader). Three queries, whatever the
+    number of tickets."""
+    # Unfiltered, so that the links loop gives every linked ticket an entry and the unreadable
+    # ones can be counted without another query; the total then adds up the readable ones.
     totals = settlement_totals([settlement.pk])[settlement.pk]
-    rows = [TicketRow(ticket=ticket, minutes=totals.tickets[ticket.pk].minutes,
-                      amounts=sorted_amounts(totals.tickets[ticket.pk]))
-            for ticket in readable_linked_tickets(settlement=settlement, user=user)]
-    # The links loop of settlement_totals gives every linked ticket an entry, readable or not.
-    return LinkedTickets(rows=rows, total_minutes=totals.total.minutes, total_amounts=sorted_amounts(totals.total),
+    readable_total = Totals()
+    rows = []
+    for ticket in readable_linked_tickets(settlement=settlement, user=user):
+        line = totals.tickets[ticket.pk]
+        readable_total.add(line)
+        rows.append(TicketRow(ticket=ticket, minutes=line.minutes, amounts=sorted_amounts(line)))
+    return LinkedTickets(rows=rows, total_minutes=readable_total.minutes, total_amounts=sorted_amounts(readable_total),
                          hidden_count=len(totals.tickets) - len(rows))
 
 

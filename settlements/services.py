@@ -307,6 +307,7 @@ ATTACHMENT_TOO_LARGE_MESSAGE = "A file may be at most {limit} MB; upload a small
 TOO_MANY_ATTACHMENTS_MESSAGE = "Settlement {number} already has {limit} attachments, the most it may have."
 EXTENSION_NOT_ALLOWED_MESSAGE = "Files of type {extension!r} are not accepted; allowed: {allowed}."
 CONTENT_MISMATCH_MESSAGE = "The file's content does not match its extension {extension}."
+EMPTY_FILE_MESSAGE = "The file is empty."
 STORAGE_UNAVAILABLE_MESSAGE = "File storage is not available right now; nothing was saved. Try again later."
 
 
@@ -320,6 +321,8 @@ def _check_upload(uploaded) -> tuple[str, str, "files.FileType"]:
     if uploaded.size > limit:
         raise ServiceError(ATTACHMENT_TOO_LARGE_MESSAGE.format(limit=limit // (1024 * 1024)),
                            code="file_too_large", status_code=413)
+    if not uploaded.size:
+        raise InvalidInput.for_field("file", EMPTY_FILE_MESSAGE, code="empty")
     name = files.sanitize_filename(uploaded.name or "")
     extension = files.extension_of(name)
     if extension not in files.FILE_TYPES:

@@ -147,9 +147,10 @@ def _filtered(settlements, form: SettlementFilterForm):
     return settlements
 
 
-def _attach_totals(rows: list[Settlement]) -> None:
-    """Totals for the page's rows only: two queries, whatever the page size."""
-    totals = settlement_totals(settlement.pk for settlement in rows)
+def _attach_totals(rows: list[Settlement], user) -> None:
+    """Totals for the page's rows only, of the tickets `user` may read: two queries, whatever
+    the page size."""
+    totals = settlement_totals((settlement.pk for settlement in rows), readable_by=user)
     for settlement in rows:
         total = totals[settlement.pk].total
         settlement.total_minutes = total.minutes
@@ -168,7 +169,7 @@ def settlement_list(request, key: str | None = None):
                                          .values("settlement_id"))
     page = paginate(request, _filtered(settlements, form), per_page=PAGE_SIZE)
     page.object_list = list(page.object_list)
-    _attach_totals(page.object_list)
+    _attach_totals(page.object_list, request.user)
     return render(request, LIST_TEMPLATE, {
         "form": form, "page_obj": page, "project": project,
         "can_create": selectors.projects_with_settlement_write(request.user).exists(),

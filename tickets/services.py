@@ -105,6 +105,9 @@ def project_delete(*, actor, project: Project) -> None:
     count = project.tickets.count()
     if count:
         raise Conflict(PROJECT_NOT_EMPTY_MESSAGE.format(key=project.key, count=count), code="project_not_empty")
+    # Memberships first: one in a custom role of this project would block the cascade
+    # (Membership.role is PROTECT) and the delete would fail with a ProtectedError.
+    project.memberships.all().delete()
     project.delete()
 
 

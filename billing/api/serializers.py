@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Count, Sum
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -105,8 +104,10 @@ class PeriodField(serializers.CharField):
 
 
 class UsernameField(serializers.SlugRelatedField):
+    """A user as their username; null when there is none (the system, or a deleted user)."""
+
     def __init__(self, **kwargs):
-        super().__init__(slug_field="username", read_only=True, **kwargs)
+        super().__init__(slug_field="username", read_only=True, allow_null=True, **kwargs)
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -148,7 +149,8 @@ class SalesLineSerializer(serializers.ModelSerializer):
 
 
 class BillingItemSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="key", read_only=True, help_text="Project key.")
+    project = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True,
+                                           help_text="Project key.")
     ticket = serializers.SerializerMethodField(help_text="Ticket key, e.g. MNX-12.")
     period = PeriodField(source="period_month", read_only=True, help_text="Billing month, YYYY-MM.")
     superseded_by = serializers.SerializerMethodField(help_text="Id of the item that replaced this one.")
@@ -161,12 +163,12 @@ class BillingItemSerializer(serializers.ModelSerializer):
                   "superseded_by", "original_item", "void_reason", "created_at", "updated_at"]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_ticket(self, item) -> str | None:
         ticket = item.ticket
         return ticket.key if ticket is not None else None
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_superseded_by(self, item) -> int | None:
         newer = getattr(item, "superseded_by", None)  # reverse one-to-one: missing raises AttributeError
         return newer.pk if newer is not None else None
@@ -212,7 +214,8 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
 
 
 class UnmatchedSourceSerializer(serializers.ModelSerializer):
-    project = serializers.SlugRelatedField(slug_field="key", read_only=True, help_text="Project key.")
+    project = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True,
+                                           help_text="Project key.")
 
     class Meta:
         model = UnmatchedSource

@@ -387,7 +387,8 @@ ITEM_ID = OpenApiParameter("item_id", int, OpenApiParameter.PATH, description="I
                     "the runs) or `nothing_to_build`; an unknown client: 400 `does_not_exist`."),
     destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
                           description="Delete an open run: every line back to pending, the drafts removed "
-                                      "(409 `run_not_open`)."),
+                                      "(409 `run_not_open`; `run_has_posted_invoices` when a draft of it was "
+                                      "posted on its own)."),
 )
 class BillingRunViewSet(BillingViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
                         viewsets.GenericViewSet):

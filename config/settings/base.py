@@ -38,8 +38,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.limit_request_size",
     "core.middleware.reject_nul_bytes",
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.content_security_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.htmx_refusals",
+    "core.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -77,6 +80,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A connection kept from an earlier request (persistent, or in the pool) is checked before
+        # it is reused: after a database restart or failover requests reconnect instead of failing.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
@@ -179,6 +185,12 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "cache+mem
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process dies under it (SIGKILL, OOM) goes back to the queue instead of being
+# acknowledged as failed: billing tasks are idempotent, so the rerun only finishes the work.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task taken by a worker that died as a whole (no parent left to requeue it) is handed out again
+# once it has been unacknowledged this long (seconds); keep it above the longest task's runtime.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -209,13 +221,17 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "core.api.exceptions.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Rate limits (the share-link API's) key on REMOTE_ADDR, never on X-Forwarded-For as sent:
+    # anyone can send that header. Behind a proxy, uvicorn --proxy-headers sets REMOTE_ADDR from
+    # the trusted proxy's header (see docs/OPERATIONS.md, "HTTPS").
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Settlements & Billing API",
@@ -266,6 +282,15 @@ BILLING_COMPANY = {
 }
 SETTLEMENT_ATTACHMENT_MAX_BYTES = env_int("SETTLEMENT_ATTACHMENT_MAX_BYTES", 200 * 1024 * 1024)
 SETTLEMENT_ATTACHMENT_MAX_FILES = env_int("SETTLEMENT_ATTACHMENT_MAX_FILES", 10)
+# Brute-force protection (core.throttling): after `failures` failed guesses of an API token or a
+# share-link token from one client address within a `window` (seconds), that address gets 429
+# until the window ends. Counted in the cache: use Redis (REDIS_URL) with several processes.
+BRUTE_FORCE_LIMITS = {
+    "api_token": {"failures": env_int("API_TOKEN_FAILURE_LIMIT", 20),
+                  "window": env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 600)},
+    "share_link": {"failures": env_int("SHARE_LINK_FAILURE_LIMIT", 20),
+                   "window": env_int("SHARE_LINK_FAILURE_WINDOW_SECONDS", 600)},
+}
 
 # MCP server (config/mcp.py). Attachments travel as base64 inside JSON-RPC and are held in memory
 # whole, so the MCP cap is lower than the file limit; larger files go through the REST upload.

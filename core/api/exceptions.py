@@ -3,9 +3,11 @@ validation errors an `errors` object mapping each field to `[{"message", "code"}
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -13,6 +15,8 @@ from rest_framework.views import exception_handler
 from core.errors import ServiceError
 
 VALIDATION_FAILED_MESSAGE = "The request has invalid fields; see `errors`."
+NOT_FOUND_MESSAGE = "Not found."
+TOO_MANY_FIELDS_MESSAGE = "The request has more fields or files than are accepted; nothing was saved."
 
 
 def _field_details(detail: Any) -> Any:
@@ -56,7 +60,10 @@ def validation_payload(exc: exceptions.ValidationError) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(exc.as_payload(), status=exc.status_code)
+        response = Response(exc.as_payload(), status=exc.status_code)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
@@ -78,3 +85,28 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if response.status_code == status.HTTP_401_UNAUTHORIZED:
             response.data["code"] = code if code != "authentication_failed" else "invalid_token"
     return response
+
+
+def not_found(request, exception=None):
+    """The project's handler404: under /api/ a URL no route matches (e.g. a malformed key in the
+    path) answers like any other API 404, in JSON with a code; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": NOT_FOUND_MESSAGE}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """The project's handler400. A body Django refused while parsing it (a multipart form whose
+    fields pass DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields) answers with a status and code like
+    core.middleware.limit_request_size does, not Django's plain 400 page."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    from core.middleware import REQUEST_TOO_LARGE_CODE, REQUEST_TOO_LARGE_MESSAGE
+
+    if isinstance(exception, RequestDataTooBig):
+        limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
+        return JsonResponse({"code": REQUEST_TOO_LARGE_CODE, "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit)},
+                            status=413)
+    if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
+        return JsonResponse({"code": "too_many_fields", "detail": TOO_MANY_FIELDS_MESSAGE}, status=400)
+    return defaults.bad_request(request, exception)

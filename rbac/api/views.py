@@ -8,7 +8,8 @@ from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from core.api.schema import READ_ERRORS, WRITE_ERRORS
+from core.api.schema import READ_ERRORS, WRITE_ERRORS, error
+from core.errors import PermissionDenied
 from rbac import services
 from rbac.models import ApiToken
 
@@ -24,10 +25,19 @@ def _created_token_response(request, *, user) -> Response:
     return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
 
+SUPERUSER_ONLY = {403: error("Not a superuser (`superuser_required`).")}
+SESSION_REQUIRED_MESSAGE = ("Create API tokens while signed in (the profile page, or this endpoint with a session), "
+                            "not with another token: a leaked token must not be able to mint new ones.")
+
+
 @extend_schema_view(
-    list=extend_schema(responses={200: UserSerializer(many=True), **READ_ERRORS}),
+    list=extend_schema(responses={200: UserSerializer(many=True), **READ_ERRORS, **SUPERUSER_ONLY}),
+    retrieve=extend_schema(responses={200: UserSerializer, **READ_ERRORS, **SUPERUSER_ONLY}),
     create=extend_schema(responses={201: UserSerializer, **WRITE_ERRORS}),
-    destroy=extend_schema(description="Deactivates the user and revokes their tokens (history is kept)."),
+    update=extend_schema(responses={200: UserSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(responses={200: UserSerializer, **WRITE_ERRORS}),
+    destroy=extend_schema(responses={204: None, **WRITE_ERRORS},
+                          description="Deactivates the user and revokes their tokens (history is kept)."),
 )
 class UserViewSet(viewsets.ModelViewSet):
     """Users of the installation. Superusers only, so a script can bootstrap a whole installation."""
@@ -65,7 +75,8 @@ class UserViewSet(viewsets.ModelViewSet):
 
 
 @extend_schema_view(
-    create=extend_schema(responses={201: ApiTokenCreatedSerializer, **WRITE_ERRORS}),
+    create=extend_schema(responses={201: ApiTokenCreatedSerializer, **WRITE_ERRORS,
+                                    403: error("Authenticated with a token, not a session (`session_required`).")}),
     destroy=extend_schema(description="Revokes the token; it stops working at once."),
 )
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -80,6 +91,12 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         return ApiToken.objects.filter(user=self.request.user)
 
     def create(self, request, *args, **kwargs):
+        """Create a personal API token (returned once). Needs a session: a request authenticated
+        with a token is refused, so a leaked token cannot outlive its own revocation or expiry by
+        minting another. (Superusers issuing tokens for service accounts at
+        /api/users/{id}/tokens/ may use a token, so a script can bootstrap an installation.)"""
+        if isinstance(request.auth, ApiToken):
+            raise PermissionDenied(SESSION_REQUIRED_MESSAGE, code="session_required")
         return _created_token_response(request, user=request.user)
 
     def destroy(self, request, *args, **kwargs):

@@ -3,12 +3,24 @@
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.sync import sync_to_async
 from botocore.exceptions import BotoCoreError, ClientError
+from django.db import connections
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
 
 from settlements import files
 from settlements.services import STORAGE_UNAVAILABLE_MESSAGE, StorageUnavailable
+
+# What a download can be served as: the types of the allowed files (see settlements.files).
+DOWNLOAD_CONTENT_TYPES = sorted({file_type.content_type for file_type in files.FILE_TYPES.values()}
+                                | {"application/octet-stream"})
+
+
+def download_responses() -> dict:
+    """The 200 of a download in OpenAPI terms: a binary body of any of those types."""
+    return {(200, content_type): OpenApiTypes.BINARY for content_type in DOWNLOAD_CONTENT_TYPES}
 
 
 def served_over_asgi(request) -> bool:
@@ -24,6 +36,13 @@ async def _chunks_of(chunks):
     try:
         while (chunk := await loop.run_in_executor(worker, next, chunks, None)) is not None:
             yield chunk
+    except Exception:
+        # Storage gone mid-stream: the error ends the response and the server drops the connection,
+        # the client sees a body shorter than its Content-Length. Django's ASGI handler then skips
+        # response.close() and with it request_finished, which would give back the request's
+        # database connection (to the pool): give it back here, on the request's thread.
+        await sync_to_async(connections.close_all)()
+        raise
     finally:
         worker.submit(chunks.close)
         worker.shutdown(wait=False)

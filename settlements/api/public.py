@@ -3,7 +3,6 @@
 Draft, revoked, expired or unknown links are a 404, indistinguishable from each other."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.response import Response
@@ -12,10 +11,12 @@ from rest_framework.views import APIView
 
 from billing.selectors import settlement_totals
 from core.api.schema import error
+from core.errors import NotFound
+from core.throttling import TooManyFailures, share_link_failures
 from settlements import services
 from settlements.models import SettlementAcceptance, SettlementAttachment
 
-from .downloads import attachment_response, served_over_asgi
+from .downloads import attachment_response, download_responses, served_over_asgi
 from .serializers import AcceptanceSerializer, PublicSettlementSerializer
 
 NOT_FOUND = {404: error("Unknown, revoked or expired link, or a draft settlement.")}
@@ -23,6 +24,19 @@ NOT_FOUND = {404: error("Unknown, revoked or expired link, or a draft settlement
 
 class ShareLinkThrottle(AnonRateThrottle):
     rate = "120/minute"
+
+
+def shared_settlement(request, token: str):
+    """services.shared_settlement, with brute-force protection: a client that has tried too many
+    unknown (revoked, expired, draft) links gets 429 (TooManyFailures) before the next is looked up."""
+    if (verdict := share_link_failures.check(request)).blocked:
+        raise TooManyFailures(verdict)
+    try:
+        return services.shared_settlement(token)
+    except NotFound:
+        if (verdict := share_link_failures.fail(request)).blocked:
+            raise TooManyFailures(verdict) from None
+        raise
 
 
 class PublicView(APIView):
@@ -54,7 +68,7 @@ class PublicSettlementView(PublicView):
     @extend_schema(responses={200: PublicSettlementSerializer, **NOT_FOUND}, auth=[])
     def get(self, request, token: str):
         """The settlement behind a share link, as the customer page shows it."""
-        settlement, _ = services.shared_settlement(token)
+        settlement, _ = shared_settlement(request, token)
         return Response(PublicSettlementSerializer(public_payload(settlement)).data)
 
 
@@ -63,6 +77,7 @@ class PublicAcceptView(PublicView):
                                                             409: error("Already accepted.")}, auth=[])
     def post(self, request, token: str):
         """Record the customer's acceptance (name and time); it is logged on the settlement."""
+        shared_settlement(request, token)
         serializer = AcceptanceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         acceptance = services.settlement_accept(token=token, name=serializer.validated_data["name"])
@@ -71,10 +86,11 @@ class PublicAcceptView(PublicView):
 
 
 class PublicAttachmentView(PublicView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **NOT_FOUND}, auth=[])
+    @extend_schema(responses={**download_responses(), **NOT_FOUND,
+                              503: error("File storage unreachable (`storage_unavailable`).")}, auth=[])
     def get(self, request, token: str, attachment_id: int):
         """Download an attachment of the shared settlement."""
-        settlement, _ = services.shared_settlement(token)
+        settlement, _ = shared_settlement(request, token)
         attachment = get_object_or_404(SettlementAttachment, pk=attachment_id, settlement=settlement)
         return attachment_response(attachment, inline=request.query_params.get("inline") in ("1", "true"),
                                    asgi=served_over_asgi(request))

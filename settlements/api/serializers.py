@@ -95,7 +95,7 @@ class AttachmentSerializer(serializers.Serializer):
     size = serializers.IntegerField(read_only=True)
     category = serializers.ChoiceField(choices=AttachmentCategory.choices, required=False)
     state = serializers.ChoiceField(choices=AttachmentState.choices, required=False)
-    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", read_only=True, default=None, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
     previewable = serializers.SerializerMethodField()
@@ -117,10 +117,10 @@ class AttachmentUploadSerializer(serializers.Serializer):
 class ShareLinkSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     prefix = serializers.CharField(read_only=True)
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
-    revoked_at = serializers.DateTimeField(read_only=True)
+    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
 class ShareLinkCreatedSerializer(ShareLinkSerializer):
@@ -134,8 +134,8 @@ class PublicSettlementSerializer(serializers.Serializer):
     period_start = serializers.DateField()
     period_end = serializers.DateField()
     status = serializers.CharField()
-    sent_at = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
     projects = serializers.ListField(child=serializers.CharField())
     tickets = serializers.ListField(child=serializers.DictField())
     totals = TotalsSerializer()

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
@@ -20,7 +19,7 @@ from settlements.filtersets import SettlementFilter
 from settlements.models import Settlement, SettlementAttachment, SettlementProject, SettlementShareLink
 from tickets.models import Ticket
 
-from .downloads import attachment_response, served_over_asgi
+from .downloads import attachment_response, download_responses, served_over_asgi
 from .serializers import (
     AttachmentSerializer,
     AttachmentUploadSerializer,
@@ -77,7 +76,7 @@ class SettlementFilesMixin:
                    responses={**_created(AttachmentSerializer, WRITE_ERRORS), **TOO_LARGE, **STORAGE_DOWN},
                    description="Upload in any status. At most 10 files per settlement (409 "
                                "`too_many_attachments`); the content must match the extension.")
-    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser], pagination_class=None)
     def attachments(self, request, pk=None):
         settlement = self.get_object()
         if request.method == "GET":
@@ -116,7 +115,7 @@ class SettlementFilesMixin:
 
     @extend_schema(parameters=[ATTACHMENT_ID, OpenApiParameter("inline", bool, description="Preview PDFs and "
                                                                "images in the browser.")],
-                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **READ_ERRORS, **STORAGE_DOWN})
+                   responses={**download_responses(), **READ_ERRORS, **STORAGE_DOWN})
     @action(detail=True, methods=["get"], url_path=r"attachments/(?P<attachment_id>\d+)/download")
     def download(self, request, pk=None, attachment_id=None):
         """Stream the file: inline preview for PDF and images with `?inline=1`, else a download."""
@@ -128,7 +127,7 @@ class SettlementFilesMixin:
     @extend_schema(methods=["POST"], request=ShareLinkSerializer,
                    responses=_created(ShareLinkCreatedSerializer, WRITE_ERRORS),
                    description="Sent or paid settlements only. The token is returned once.")
-    @action(detail=True, methods=["get", "post"], url_path="share-links")
+    @action(detail=True, methods=["get", "post"], url_path="share-links", pagination_class=None)
     def share_links(self, request, pk=None):
         settlement = self.get_object()
         if request.method == "GET":
@@ -191,7 +190,9 @@ class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
         return context
 
     def _remember_totals(self, settlements) -> None:
-        self._totals = settlement_totals(settlement.pk for settlement in settlements)
+        # Only the tickets the caller may read count (a cross-project settlement's other projects stay hidden).
+        self._totals = settlement_totals((settlement.pk for settlement in settlements),
+                                         readable_by=self.request.user)
 
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
@@ -243,7 +244,7 @@ class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
     @extend_schema(methods=["POST"], request=LinkTicketSerializer,
                    responses=_created(SettlementTicketSerializer, WRITE_ERRORS),
                    description="Link a ticket (draft only). " + CONFLICTS)
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def tickets(self, request, pk=None):
         settlement = self.get_object()
         if request.method == "POST":
@@ -251,11 +252,11 @@ class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
             serializer.is_valid(raise_exception=True)
             link = services.settlement_link_ticket(actor=request.user, settlement=settlement,
                                                    ticket=serializer.validated_data["ticket"])
-            totals = settlement_totals([settlement.pk])[settlement.pk].tickets
+            totals = settlement_totals([settlement.pk], readable_by=request.user)[settlement.pk].tickets
             return Response(SettlementTicketSerializer(link.ticket, context={"ticket_totals": totals}).data,
                             status=status.HTTP_201_CREATED)
         tickets = selectors.readable_linked_tickets(settlement=settlement, user=request.user)
-        totals = settlement_totals([settlement.pk])[settlement.pk].tickets
+        totals = settlement_totals([settlement.pk], readable_by=request.user)[settlement.pk].tickets
         return Response(SettlementTicketSerializer(tickets, many=True, context={"ticket_totals": totals}).data)
 
     @extend_schema(responses={204: None, **WRITE_ERRORS}, description="Unlink a ticket (draft only).",
@@ -270,7 +271,7 @@ class SettlementViewSet(SettlementFilesMixin, viewsets.ModelViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("q", str, description="Key (MNX-12), number (12) or title.")],
                    responses=_ok(TicketSearchResultSerializer(many=True), READ_ERRORS))
-    @action(detail=True, methods=["get"], url_path="search-tickets")
+    @action(detail=True, methods=["get"], url_path="search-tickets", pagination_class=None)
     def search_tickets(self, request, pk=None):
         """Autocomplete: up to 20 readable, not yet linked tickets of the settlement's projects."""
         settlement = self.get_object()

@@ -197,6 +197,24 @@ def test_delete_an_open_run_releases_its_lines_and_a_posted_run_stays(api, entri
     refused(api.put(f"{RUNS}{run['id']}/", {}), 405, "method_not_allowed")
 
 
+def test_a_run_with_a_draft_posted_on_its_own_cannot_be_deleted(api, clerk, entries):
+    """Found by fuzzing (tests/reliability/test_fuzz_api.py): deleting such a run was a 500."""
+    from billing import services as billing_services
+
+    billing_services.sales_line_create(actor=clerk, client=ClientFactory(name="Another AS"), date=date(2026, 10, 3),
+                                       description="Setup", qty="1", unit_price="500.00")
+    reconcile()
+    result = build(api)
+    assert len(result["drafts"]) == 2
+    first, second = result["drafts"]
+    number = ok(api.post(f"{INVOICES}{first['id']}/post/"))["number"]
+    body = refused(api.delete(f"{RUNS}{result['run']['id']}/"), 409, "run_has_posted_invoices")
+    assert body["invoices"] == [number] and number in body["detail"]
+    assert Invoice.objects.get(pk=first["id"]).status == "posted"
+    assert Invoice.objects.get(pk=second["id"]).status == "draft"
+    assert ok(api.post(f"{RUNS}{result['run']['id']}/post/"))["run"]["status"] == "posted"
+
+
 def test_posting_a_run_posts_every_draft_with_gapless_numbers(api, entries):
     other = ClientFactory(name="Annen AS")
     project = ProjectFactory(key="ANN")

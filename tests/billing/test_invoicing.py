@@ -1,6 +1,6 @@
 """Billing runs, drafts, posting with gapless numbers, credit notes and debits (SPEC §4), end to
-end through the services and the REST lock messages; the immutability trigger; and races on
-PostgreSQL."""
+end through the services and the REST lock messages; the immutability trigger (races of builds and
+posts: tests/reliability/test_races.py)."""
 
 from datetime import date
 from decimal import Decimal
@@ -14,8 +14,7 @@ from billing.guards import LOCKED_BY_DRAFT_MESSAGE
 from billing.models import BillingItem, BillingLog, BillingRun, Invoice
 from core.errors import Conflict
 from tests.billing.conftest import live_items, reconcile
-from tests.factories import ClientFactory, TimeEntryFactory
-from tests.helpers import race
+from tests.factories import TimeEntryFactory
 
 D = Decimal
 OCTOBER, NOVEMBER = date(2026, 10, 1), date(2026, 11, 1)
@@ -144,36 +143,3 @@ def test_the_database_refuses_changes_to_a_posted_invoice_and_its_lines(clerk, e
             change()
     posted.refresh_from_db()
     assert posted.number == "2026-0001" and posted.items.filter(status="invoiced").count() == 5
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_eight_builds_at_once_reserve_each_item_once(clerk, entries):
-    outcomes = race(lambda n: invoicing.run_build(actor=clerk, period=OCTOBER), 8)
-    built = [o for o in outcomes if isinstance(o, invoicing.BuildResult)]
-    assert len(built) == 1
-    assert all(isinstance(o, Conflict) and o.code == "already_in_open_run" for o in outcomes if o not in built)
-    assert BillingItem.objects.filter(status="reserved", run=built[0].run).count() == 5
-    assert Invoice.objects.count() == 1
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_eight_posts_at_once_are_numbered_gaplessly_even_after_a_failure(clerk, monkeypatch):
-    drafts = [Invoice.objects.create(client=ClientFactory(), currency="NOK") for _ in range(8)]
-    original = invoicing._finalise
-
-    def fail_fourth(invoice, **kwargs):
-        posted = original(invoice, **kwargs)
-        if invoice.pk == drafts[3].pk:
-            raise RuntimeError("printer on fire")  # after the number was taken: it must come back
-        return posted
-
-    monkeypatch.setattr(invoicing, "_finalise", fail_fourth)
-    outcomes = race(lambda n: invoicing.invoice_post(actor=clerk, invoice=drafts[n]), 8)
-    assert isinstance(outcomes[3], RuntimeError)
-    numbers = sorted(Invoice.objects.filter(status="posted").values_list("sequence", flat=True))
-    assert numbers == list(range(1, 8))
-    assert Invoice.objects.get(pk=drafts[3].pk).status == "draft"
-    monkeypatch.setattr(invoicing, "_finalise", original)
-    assert invoicing.invoice_post(actor=clerk, invoice=drafts[3]).sequence == 8

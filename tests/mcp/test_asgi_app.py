@@ -62,3 +62,32 @@ def test_an_oversized_upload_is_refused_before_django_reads_it(asgi_url, draft, 
     assert not SettlementAttachment.objects.exists()
     small = httpx2.post(url, files={"file": ("small.png", PNG[:50 * 1024])}, headers=auth)
     assert small.status_code == 201, small.text
+
+
+def test_failed_mcp_tokens_are_throttled_like_the_api(asgi_url, settings):
+    """The MCP SDK checks tokens itself; config.asgi counts its 401s per client address, so
+    guessing tokens at /mcp/ is throttled with the REST API's limit and answer."""
+    from django.core.cache import cache
+
+    from core.throttling import api_token_failures
+    from tests.tally import tally
+
+    settings.BRUTE_FORCE_LIMITS = {**settings.BRUTE_FORCE_LIMITS, "api_token": {"failures": 3, "window": 3600}}
+    counter = api_token_failures._window("127.0.0.1")[0]  # every request of this test comes from there
+    cache.delete(counter)
+    owner = UserFactory(username="mona")
+    try:
+        def call(token):
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+            return httpx2.post(f"{asgi_url}/mcp/", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                               headers=headers)
+
+        answers = [call(f"sbt_guess{n}").status_code for n in range(3)]
+        tally("abuse", 5)
+        assert answers == [401, 401, 401]
+        over = call("sbt_guess3")
+        assert over.status_code == 429 and over.json()["code"] == "too_many_failures"
+        assert 1 <= int(over.headers["retry-after"]) <= 3600
+        assert call(token_for(owner)).status_code == 429  # a right guess looks the same
+    finally:
+        cache.delete(counter)

@@ -109,3 +109,20 @@ def test_purge_removes_only_long_expired_tokens():
     ApiToken.objects.filter(pk=old.pk).update(revoked_at=timezone.now() - timedelta(days=200))
     assert services.api_tokens_purge_expired(older_than_days=90) == 1
     assert list(ApiToken.objects.values_list("name", flat=True)) == ["fresh"]
+
+
+def test_a_token_cannot_mint_tokens_but_a_session_and_a_superuser_can(api_client, client):
+    """A leaked token must not outlive its revocation by creating another; signed-in users
+    create theirs with a session, superusers still issue service-account tokens with one."""
+    user = UserFactory(username="ann")
+    _, plain = services.api_token_create(actor=user, user=user, name="laptop")
+    refused = api_client.post("/api/tokens/", {"name": "copy"}, format="json", HTTP_AUTHORIZATION=f"Bearer {plain}")
+    assert refused.status_code == 403 and refused.json()["code"] == "session_required"
+    assert ApiToken.objects.filter(user=user).count() == 1
+    client.force_login(user)
+    assert client.post("/api/tokens/", {"name": "new"}, content_type="application/json").status_code == 201
+    root = UserFactory(username="root", is_superuser=True)
+    _, root_plain = services.api_token_create(actor=root, user=root, name="bootstrap")
+    issued = api_client.post(f"/api/users/{user.pk}/tokens/", {"name": "importer"}, format="json",
+                             HTTP_AUTHORIZATION=f"Bearer {root_plain}")
+    assert issued.status_code == 201

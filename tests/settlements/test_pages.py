@@ -362,15 +362,22 @@ def test_detail_shows_facts_notes_tickets_and_totals(client, owner, settlement, 
 
 
 def test_detail_lists_only_readable_tickets_but_says_others_exist(client, owner, settlement, mnx, acme):
+    """The unreadable ticket is neither listed nor counted (its hours would tell its size), as
+    in the API and MCP; the list page's total leaves it out too."""
     hidden = TicketFactory(project=acme, title="Secret ACME work")
     visible = TicketFactory(project=mnx, title="Visible MNX work")
-    for ticket in (hidden, visible):
+    for ticket, minutes in ((hidden, 600), (visible, 90)):
+        TimeEntryFactory(ticket=ticket, user=owner, work_date=date(2026, 10, 5), minutes=minutes)
         services.settlement_link_ticket(actor=owner, settlement=settlement, ticket=ticket)
     user = UserFactory(username="u")
     grant(user, mnx, "admin")
     html = body(logged_in(client, user).get(detail_url(settlement)))
     assert "Visible MNX work" in html and "Secret ACME work" not in html
     assert "1 linked ticket belongs to a project you cannot read" in html
+    total = re.search(r'<tr id="linked-tickets-total">(.*?)</tr>', html, re.S).group(1)
+    assert "1.50" in total and "11.50" not in total
+    listing = body(client.get(reverse("settlements:list")))
+    assert "1.50" in listing and "11.50" not in listing
     # Admin in MNX only: not a writer of this cross-project settlement, so no buttons.
     assert 'id="ticket-search"' not in html and ">Send</button>" not in html and 'id="attachment-upload"' not in html
 

@@ -1,5 +1,5 @@
 """Settlement workflow: every allowed and refused transition with its timestamps, reverse rights,
-concurrency of transitions and of numbering."""
+concurrency of transitions (numbering under concurrency: tests/reliability/test_races.py)."""
 
 from datetime import date
 
@@ -118,16 +118,3 @@ def test_concurrent_transitions_serialize_and_exactly_one_wins(owner, mnx):
     outcomes = race(lambda n: services.settlement_transition(actor=owner, settlement=settlement, status="sent"), 8)
     assert sorted(getattr(outcome, "code", "ok") for outcome in outcomes) == ["invalid_transition"] * 7 + ["ok"]
     assert SettlementEvent.objects.filter(settlement=settlement, kind="transitioned").count() == 1
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_creation_gets_gapless_unique_numbers(owner, mnx):
-    def create(n):
-        for _ in range(4):
-            services.settlement_create(actor=owner, name="n", period_start=date(2026, 1, 1),
-                                       period_end=date(2026, 1, 31), projects=[mnx])
-        return "ok"
-
-    assert race(create, 6) == ["ok"] * 6
-    assert sorted(Settlement.objects.values_list("number", flat=True)) == list(range(1, 25))

@@ -25,7 +25,7 @@ class TicketSerializer(serializers.ModelSerializer):
     project = ProjectReferenceField(help_text="Project key, e.g. MNX.")
     key = serializers.CharField(read_only=True, help_text="Ticket key, e.g. MNX-12.")
     assignee = UserReferenceField(required=False, allow_null=True, help_text="Username or user id.")
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     logged_minutes = serializers.IntegerField(read_only=True, help_text="Sum of the ticket's time entries.")
 
     class Meta:
