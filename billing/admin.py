@@ -58,9 +58,10 @@ from .querysets import billing_allows
 from .reconciliation import Scope
 from .selectors import MoneyTotals, totals_by_currency
 
-LOCK_BADGES = {ItemStatus.RESERVED: ("Locked (Draft)", "#b45309"), ItemStatus.INVOICED: ("Locked (Posted)", "#1d4ed8")}
-STATUS_COLOURS = {ItemStatus.PENDING: "#15803d", ItemStatus.VOID: "#6b7280", ItemStatus.SUPERSEDED: "#6b7280",
-                  ItemStatus.CREDITED: "#7c3aed"}
+LOCK_BADGES = {ItemStatus.RESERVED: ("Locked (Draft)", "amber"), ItemStatus.INVOICED: ("Locked (Posted)", "blue")}
+# Badge tones: classes of static/css/admin.css (the CSP allows no style="" attributes).
+STATUS_COLOURS = {ItemStatus.PENDING: "green", ItemStatus.VOID: "grey", ItemStatus.SUPERSEDED: "grey",
+                  ItemStatus.CREDITED: "purple"}
 # The admin page of the record behind a source id, per source type.
 SOURCE_ADMIN = {
     SourceType.TICKET_TIME: "admin:tickets_timeentry_change",
@@ -75,9 +76,8 @@ UNMATCHED_SHOWN = 100
 REFRESH_SECONDS = 2
 
 
-def _badge(label: str, colour: str):
-    return format_html('<span style="background:{};color:#fff;border-radius:4px;padding:1px 6px;'
-                       'white-space:nowrap">{}</span>', colour, label)
+def _badge(label: str, tone: str):
+    return format_html('<span class="billing-badge billing-badge-{}">{}</span>', tone, label)
 
 
 def status_badge(item: BillingItem):
@@ -86,7 +86,7 @@ def status_badge(item: BillingItem):
 
 def status_badge_of(status: str):
     label, colour = LOCK_BADGES.get(status, (ItemStatus(status).label, STATUS_COLOURS.get(status)))
-    return _badge(label, colour or "#6b7280")
+    return _badge(label, colour or "grey")
 
 
 def refusal(exc: ServiceError, label: str = "") -> str:
@@ -602,8 +602,8 @@ RECENT_RECALCULATIONS = 3
 WORKBENCH_STATUSES = (ItemStatus.PENDING, ItemStatus.RESERVED, ItemStatus.INVOICED, ItemStatus.VOID,
                       ItemStatus.CREDITED)
 GROUP_ORDER = ("client__name", "client_id", "source_type", "source_date", "pk")
-STALE_COLOUR = "#b91c1c"
-INVOICE_STATUS_COLOURS = {Invoice.Status.DRAFT: "#b45309", Invoice.Status.POSTED: "#1d4ed8"}
+STALE_COLOUR = "red"
+INVOICE_STATUS_COLOURS = {Invoice.Status.DRAFT: "amber", Invoice.Status.POSTED: "blue"}
 INVOICE_PDF_URL = "/api/billing/invoices/{pk}/pdf/"
 NO_DRAFTS_TO_POST_MESSAGE = "No open run to post for {period}."
 NOTHING_TO_POST_MESSAGE = "There are no draft invoices of {what} to post."

@@ -5,6 +5,7 @@ tickets guard registry for time entries and expenses; the sales-line services ca
 
 from core.errors import EditBlocked
 from tickets.guards import EditAction, EditAttempt, register_edit_guard
+from tickets.models import Expense, TimeEntry
 
 from .choices import LOCKED_STATUSES, ItemStatus
 from .models import BillingItem, Client
@@ -44,7 +45,22 @@ def _lock_clients(record_kind: str, record_id: int) -> None:
     before this edit decides (and the edit sees the lock), one that starts later waits for the
     edit and reconciles it before reserving. Without this, a build could reserve the item
     computed from the values this edit is replacing, and its lock would then keep them."""
-    client_ids = client_ids_of_records(record_kind, [record_id])
+    _lock_client_rows(client_ids_of_records(record_kind, [record_id]))
+
+
+def _lock_clients_of_ticket(ticket_id: int) -> None:
+    """Deleting a ticket checks each of its records in turn; locking their clients one record at
+    a time could deadlock with a build that locks them all at once in id order. So all of them
+    first, in one statement, in the same order."""
+    client_ids = set()
+    for record_kind, model in (("time_entry", TimeEntry), ("expense", Expense)):
+        record_ids = list(model.objects.filter(ticket_id=ticket_id).values_list("pk", flat=True))
+        if record_ids:
+            client_ids.update(client_ids_of_records(record_kind, record_ids))
+    _lock_client_rows(client_ids)
+
+
+def _lock_client_rows(client_ids) -> None:
     if client_ids:
         list(Client.objects.select_for_update().filter(pk__in=client_ids).order_by("pk").values_list("pk", flat=True))
 
@@ -64,6 +80,9 @@ def require_unlocked(record_kind: str, record_id: int) -> None:
 
 
 def billing_lock_guard(attempt: EditAttempt) -> None:
+    if attempt.action == EditAction.TICKET_DELETE:
+        _lock_clients_of_ticket(attempt.ticket.pk)
+        return
     record_kind = GUARDED_ACTIONS.get(attempt.action)
     if record_kind and attempt.record is not None:
         require_unlocked(record_kind, attempt.record.pk)

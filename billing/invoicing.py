@@ -190,15 +190,24 @@ def run_build(*, actor, period: date, client_ids=None, include_prior_periods: bo
 
 # --- Draft lines, run deletion, refresh ----------------------------------------------------------
 
+GONE_MESSAGE = "{what} {pk} no longer exists (deleted while this request waited for it)."
+
+
 def _lock_run(run: BillingRun, what: str) -> BillingRun:
-    run = BillingRun.objects.select_for_update().get(pk=run.pk)
+    pk = run.pk
+    run = BillingRun.objects.select_for_update().filter(pk=pk).first()
+    if run is None:
+        raise NotFound(GONE_MESSAGE.format(what="Run", pk=pk))
     if run.status != BillingRun.Status.OPEN:
         raise Conflict(RUN_NOT_OPEN_MESSAGE.format(run=run.pk, status=run.status, what=what), code="run_not_open")
     return run
 
 
 def _lock_draft(invoice: Invoice, what: str) -> Invoice:
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    pk = invoice.pk
+    invoice = Invoice.objects.select_for_update().filter(pk=pk).first()
+    if invoice is None:
+        raise NotFound(GONE_MESSAGE.format(what="Invoice", pk=pk))
     if invoice.status != Invoice.Status.DRAFT:
         raise Conflict(NOT_DRAFT_MESSAGE.format(invoice=invoice.label, status=invoice.status, what=what),
                        code="invoice_not_draft")
@@ -240,8 +249,10 @@ def run_delete(*, actor, run: BillingRun) -> int:
     started = time.monotonic()
     run = _lock_run(run, "deleted")
     # A draft of an open run may have been posted on its own; posted invoices are never deleted.
-    posted = list(Invoice.objects.filter(run=run).exclude(status=Invoice.Status.DRAFT).order_by("number")
-                  .values_list("number", flat=True))
+    # The invoices are locked before they are looked at (run, then invoices, as invoice_post and
+    # run_post lock them), so a post cannot slip in between this check and the delete.
+    statuses = list(Invoice.objects.select_for_update().filter(run=run).order_by("pk").values_list("status", "number"))
+    posted = sorted(number for status, number in statuses if status != Invoice.Status.DRAFT)
     if posted:
         raise Conflict(RUN_HAS_POSTED_MESSAGE.format(run=run.pk, invoices=", ".join(posted)),
                        code="run_has_posted_invoices", extra={"invoices": posted})
@@ -376,6 +387,9 @@ def _log_posted(invoices: list[Invoice], *, actor, started: float) -> None:
 def invoice_post(*, actor, invoice: Invoice) -> Invoice:
     require_billing(actor, "admin")
     started = time.monotonic()
+    if invoice.run_id:
+        # Its run first, as run_delete and run_post lock them: run, then invoice.
+        list(BillingRun.objects.select_for_update().filter(pk=invoice.run_id).values_list("pk", flat=True))
     invoice = _lock_draft(invoice, "posted")
     posted = _finalise(invoice, actor=actor, series=INVOICE_SERIES, item_status=ItemStatus.INVOICED)
     _close_run_if_done(posted.run_id)

@@ -447,6 +447,9 @@ class ReconciliationRequest(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
 
+    # A request failing this often is left for a person (admin: Reconciliation requests, last_error).
+    MAX_ATTEMPTS = 10
+
     class Meta:
         ordering = ["id"]
 

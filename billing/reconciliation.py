@@ -504,7 +504,10 @@ def reconcile_requested(client_ids, *, actor=None) -> list[ReconciliationRun]:
     them here could deadlock with another build. The requests stay; reconciling again is a no-op."""
     held = set(client_ids)
     records: dict[str, set[int]] = {}
-    for values in ReconciliationRequest.objects.values_list("scope", flat=True):
+    # Requests that failed too often are left for a person: one poisoned record must not make
+    # every build of its client fail.
+    waiting = ReconciliationRequest.objects.filter(attempts__lt=ReconciliationRequest.MAX_ATTEMPTS)
+    for values in waiting.values_list("scope", flat=True):
         scope = Scope.from_dict(values)
         if scope.record_kind:
             records.setdefault(scope.record_kind, set()).update(scope.records)

@@ -20,8 +20,7 @@ from .reconciliation import Scope, reconcile_now
 logger = logging.getLogger(__name__)
 
 CLAIM_TIMEOUT = timedelta(minutes=5)
-# A request failing this often is left for a person (admin: Reconciliation requests, last_error).
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = ReconciliationRequest.MAX_ATTEMPTS
 # Requests worked off in one go: a burst of saves becomes a few runs, not one run per save.
 BATCH_SIZE = 1000
 DRAIN_AFTER = timedelta(seconds=30)

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core.forms import AdminSignInForm, SignInForm
 from core.middleware import with_content_security_policy
 from core.views import health, home
 from tickets.views import dashboard_home
@@ -35,10 +36,14 @@ dashboard_patterns = [
     path("profile/", include("rbac.urls")),
 ]
 
+# Failed sign-ins are throttled per address (core.throttling); these forms say so.
+admin.site.login_form = AdminSignInForm
+
 urlpatterns = [
     path("", home, name="home"),
     path("health/", health, name="health"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True,
+                                                         authentication_form=SignInForm), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("dashboard/", include(dashboard_patterns)),
     # The customer page behind a share link: no login, no navigation into the rest of the app.

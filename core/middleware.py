@@ -135,14 +135,16 @@ def with_content_security_policy(policy: str):
 
 
 DATABASE_UNAVAILABLE_CODE = "database_unavailable"
-DATABASE_UNAVAILABLE_MESSAGE = "The database is not reachable right now; nothing was saved. Try again in a moment."
+DATABASE_UNAVAILABLE_MESSAGE = ("The database could not complete the request (connection lost or a lock conflict). "
+                                "It was most likely not saved; check before repeating a create, then try again.")
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class DatabaseUnavailableMiddleware:
     """A lost database connection (a restart or failover while the request ran, a lock or
-    statement timeout) is a 503 with a code and Retry-After, not a 500: it is transient, the
-    request's transaction was rolled back, and the client may simply retry. Connections are
+    statement timeout, a deadlock) is a 503 with a code and Retry-After, not a 500: it is
+    transient and the request's transaction was rolled back, unless the connection died during
+    its COMMIT, when the outcome is unknown (the message says so). Connections are
     checked before the next request reuses them (CONN_HEALTH_CHECKS), so the app recovers by
     itself. Constraint and programming errors are not OperationalError and stay 500."""
 

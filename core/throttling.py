@@ -15,14 +15,22 @@ Limits are settings (`BRUTE_FORCE_LIMITS`, see docs/OPERATIONS.md "Brute-force p
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 
 from core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+# What a cache backend raises when its server is gone (Redis; a socket error from others).
+CACHE_ERRORS = (redis.RedisError, OSError)
 
 TOO_MANY_FAILURES_CODE = "too_many_failures"
 TOO_MANY_FAILURES_MESSAGE = "Too many failed attempts from your address."
@@ -81,9 +89,19 @@ class FailureLimiter:
     def check_address(self, client: str) -> Verdict:
         failures, _ = self._limits()
         key, retry_after = self._window(client)
-        return Verdict(blocked=(cache.get(key) or 0) >= failures, retry_after=retry_after)
+        try:
+            count = cache.get(key) or 0
+        except CACHE_ERRORS:
+            return _unguarded(self.scope, retry_after)
+        return Verdict(blocked=count >= failures, retry_after=retry_after)
 
     def fail_address(self, client: str) -> Verdict:
+        try:
+            return self._count_failure(client)
+        except CACHE_ERRORS:
+            return _unguarded(self.scope, 0)
+
+    def _count_failure(self, client: str) -> Verdict:
         failures, window = self._limits()
         key, retry_after = self._window(client)
         # add() is a no-op when the counter exists; incr() is atomic. The counter outlives its
@@ -97,8 +115,37 @@ class FailureLimiter:
         return Verdict(blocked=count > failures, retry_after=retry_after)
 
 
+def _unguarded(scope: str, retry_after: int) -> Verdict:
+    """The cache (Redis) is down: let the attempt through rather than refuse every token and
+    share link; the secrets are long random strings, so a few minutes unguarded cost little."""
+    logger.warning("Brute-force counter %s unavailable (cache down); attempt not counted", scope)
+    return Verdict(blocked=False, retry_after=retry_after)
+
+
 api_token_failures = FailureLimiter("api_token")
 share_link_failures = FailureLimiter("share_link")
+login_failures = FailureLimiter("login")
+
+
+# --- Password sign-in (dashboard and admin) -----------------------------------------------------
+
+class ThrottledModelBackend(ModelBackend):
+    """Django's ModelBackend, except that an address over its limit of failed sign-ins cannot
+    sign in at all until the window ends (PermissionDenied stops Django from asking the other
+    backends). Failures are counted on Django's user_login_failed (core.apps)."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is not None and login_failures.check(request).blocked:
+            raise PermissionDenied
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def login_blocked(request) -> Verdict | None:
+    """The verdict when `request`'s address may not sign in now (for the form's message)."""
+    if request is None:
+        return None
+    verdict = login_failures.check(request)
+    return verdict if verdict.blocked else None
 
 
 def throttle_failed_bearer_tokens(app, limiter: FailureLimiter = api_token_failures):

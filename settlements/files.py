@@ -62,12 +62,17 @@ def content_matches(extension: str, head: bytes) -> bool:
     return head.startswith(file_type.signatures)
 
 
+KEPT_JOINERS = {"\u200c", "\u200d"}  # ZWNJ, ZWJ
+
+
 def sanitize_filename(filename: str) -> str:
     """A display name safe for headers and file systems; the storage key never uses it."""
     name = unicodedata.normalize("NFC", os.path.basename(filename.replace("\\", "/")))
     # Invisible format characters go: a right-to-left override would show "invoice\u202efdp.exe"
-    # as "invoiceexe.pdf", and zero-width ones make look-alike names.
-    name = "".join(char for char in name if unicodedata.category(char) not in ("Cf", "Zl", "Zp"))
+    # as "invoiceexe.pdf", and zero-width ones make look-alike names. The zero-width (non-)joiners
+    # stay: Persian and Indic spellings and emoji sequences need them.
+    name = "".join(char for char in name
+                   if char in KEPT_JOINERS or unicodedata.category(char) not in ("Cf", "Zl", "Zp"))
     name = re.sub(r"[\x00-\x1f\x7f-\x9f\"<>:|?*/]", "_", name).strip(" .")
     stem, extension = os.path.splitext(name)
     return (stem[: 255 - len(extension)] or "file") + extension.lower()

@@ -188,14 +188,17 @@ def _apply_status(*, actor, ticket: Ticket, status: str) -> Ticket:
 def ticket_delete(*, actor, ticket: Ticket) -> None:
     _require_ticket_permission(actor, ticket.project, P.TICKETS_DELETE)
     ticket = _lock_ticket(ticket.pk)
-    check_edit(EditAttempt(EditAction.TICKET_DELETE, ticket, actor))
     # Deleting the ticket deletes its time entries and expenses: each must be deletable too
-    # (a billing lock on one entry keeps the whole ticket).
+    # (a billing lock on one entry keeps the whole ticket). Locks go ticket, records, then
+    # whatever the guards take (the billing guard takes all the clients of these records at
+    # once on TICKET_DELETE), the order every edit of a record follows.
+    records = [(kind, record) for kind in RECORD_KINDS.values()
+               for record in kind.model.objects.select_for_update().filter(ticket=ticket).order_by("pk")]
+    check_edit(EditAttempt(EditAction.TICKET_DELETE, ticket, actor))
     removed = []
-    for kind in RECORD_KINDS.values():
-        for record in kind.model.objects.select_for_update().filter(ticket=ticket).order_by("pk"):
-            check_edit(EditAttempt(kind.delete, ticket, actor, record=record))
-            removed.append((kind, record.pk))
+    for kind, record in records:
+        check_edit(EditAttempt(kind.delete, ticket, actor, record=record))
+        removed.append((kind, record.pk))
     project_id, ticket_id = ticket.project_id, ticket.pk
     ticket.delete()
     for kind, pk in removed:

@@ -108,7 +108,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing addresses with too many failed sign-ins.
+    "core.throttling.ThrottledModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 # Guardian's anonymous user is not used: anonymous requests never see project data.
@@ -290,6 +291,7 @@ BRUTE_FORCE_LIMITS = {
                   "window": env_int("API_TOKEN_FAILURE_WINDOW_SECONDS", 600)},
     "share_link": {"failures": env_int("SHARE_LINK_FAILURE_LIMIT", 20),
                    "window": env_int("SHARE_LINK_FAILURE_WINDOW_SECONDS", 600)},
+    "login": {"failures": env_int("LOGIN_FAILURE_LIMIT", 10), "window": env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)},
 }
 
 # MCP server (config/mcp.py). Attachments travel as base64 inside JSON-RPC and are held in memory

@@ -20,7 +20,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 # Every test client is 127.0.0.1 and a Redis cache outlives the run: with the production limits,
 # the failed-token checks of one run would throttle the next. Tests of the limits set their own
 # (tests/security/test_throttling.py).
-BRUTE_FORCE_LIMITS = {scope: {"failures": 100_000, "window": 60} for scope in ("api_token", "share_link")}
+BRUTE_FORCE_LIMITS = {scope: {"failures": 100_000, "window": 60} for scope in ("api_token", "share_link", "login")}
 
 # Tests serve config.asgi from a thread of the test process; Django's request thread there must
 # not keep its connection open past a request, or the test database cannot be dropped at the end.

@@ -42,7 +42,7 @@ FRAMEWORK_ERRORS = {
     "404": "Not found or not visible (`not_found`), or a page past the end.",
     "413": "Request body too large (`request_too_large`, `file_too_large`); nothing was saved.",
     "429": "Too many failed attempts from this address (`too_many_failures`); see Retry-After.",
-    "503": "The database is unreachable for a moment (`database_unavailable`); nothing was saved, retry "
+    "503": "The database could not complete the request for a moment (`database_unavailable`); retry "
            "after Retry-After.",
 }
 

@@ -579,3 +579,29 @@ def test_the_app_recovers_from_a_postgresql_restart_without_a_restart_of_its_own
         private_postgres.restart()
         answers = [_get(port, "/health/") for _ in range(4)]
         assert [status for status, _ in answers] == [200] * 4, [body[:300] for _, body in answers]
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_with_the_cache_redis_stopped_tokens_and_share_links_still_work(private_redis,  # noqa: F811
+                                                                        settings, owner, settlement, api_client):
+    """The brute-force counters and the share-link rate live in the cache (Redis in production).
+    When it is gone, they stop counting (fail open) instead of turning every token request and
+    customer page into a 500."""
+    from django.test import Client
+
+    url, process = private_redis
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}}
+    _, token = rbac_services.api_token_create(actor=owner, user=owner, name="script")
+    settlement_services.settlement_transition(actor=owner, settlement=settlement, status="sent")
+    _, share = settlement_services.share_link_create(actor=owner, settlement=settlement)
+    process.kill()
+    process.wait()
+    tally("fault")
+    assert api_client.get("/api/users/me/", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    bad = api_client.get("/api/users/me/", HTTP_AUTHORIZATION="Bearer sbt_wrong")
+    assert bad.status_code == 401 and bad.json()["code"] == "invalid_token"
+    assert api_client.get(f"/api/public/settlements/{share}/").status_code == 200
+    assert api_client.get("/api/public/settlements/unknown/").status_code == 404
+    assert Client().get(f"/s/{share}/").status_code == 200

@@ -120,6 +120,27 @@ def test_sixteen_invoice_posts_with_one_failure_are_gapless_and_the_failed_one_i
     assert InvoiceCounter.objects.get(series=invoicing.INVOICE_SERIES).next_number == 17
 
 
+def test_deleting_a_run_while_its_last_draft_is_posted_one_wins_cleanly(owner, clerk):
+    """Both lock the run, then its invoice: either the post lands (the delete gets 409, the run is
+    closed) or the delete does (the post gets 404, the items are pending again); never a 500 from
+    the ledger refusing to delete a posted invoice, nor a deadlock."""
+    for round_number in range(6):
+        client, _ = _priced_entry(owner, key=f"RD{round_number}")
+        run = invoicing.run_build(actor=clerk, period=OCTOBER, client_ids=[client.pk]).run
+        draft = Invoice.objects.get(run=run)
+        outcomes = race(lambda n, run=run, draft=draft: (invoicing.run_delete(actor=clerk, run=run) if n == 0
+                                                         else invoicing.invoice_post(actor=clerk, invoice=draft)), 2)
+        tally("race")
+        deleted, posted = outcomes
+        if isinstance(posted, Invoice):
+            assert _code(deleted) in {"run_has_posted_invoices", "run_not_open"}, outcomes
+            assert Invoice.objects.get(pk=draft.pk).status == Invoice.Status.POSTED
+        else:
+            assert deleted == 1 and _code(posted) == "not_found", outcomes
+            assert not Invoice.objects.filter(pk=draft.pk).exists()
+            assert not BillingItem.objects.filter(invoice=draft.pk).exists()
+
+
 # --- 3. Draft builds of one scope -------------------------------------------------------------
 
 def test_eight_builds_of_one_scope_reserve_each_item_exactly_once(owner, clerk):

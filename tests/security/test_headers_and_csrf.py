@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from html.parser import HTMLParser
 
 import pytest
@@ -61,7 +62,18 @@ def sample_path(regex: str, values: dict) -> str | None:
 @pytest.fixture
 def world(owner, settlement, ticket):
     """Real objects behind every kind of id in the URLs (views exempt from the middleware's check
-    look them up before they check the token themselves)."""
+    look them up before they check the token themselves). Billing data too: a draft invoice
+    with reserved items, so the admin's lists and workbench draw their status badges."""
+    from billing import invoicing
+    from tests.billing.conftest import reconcile
+    from tests.factories import ClientFactory, ContractFactory, TimeEntryFactory
+
+    ContractFactory(client=ClientFactory(name="Fjord AS"), projects=[ticket.project], hourly_rate="1000.00")
+    TimeEntryFactory(ticket=ticket, user=owner, minutes=60, work_date=date(2026, 10, 5))
+    reconcile()
+    owner.is_superuser = owner.is_staff = True
+    owner.save(update_fields=["is_superuser", "is_staff"])
+    invoicing.run_build(actor=owner, period=date(2026, 10, 1))
     ticket.project.budget_hours = 10  # the project pages then draw budget meters
     ticket.project.save(update_fields=["budget_hours"])
     services.settlement_link_ticket(actor=owner, settlement=settlement, ticket=ticket)
@@ -69,8 +81,6 @@ def world(owner, settlement, ticket):
                                             uploaded=SimpleUploadedFile("a.pdf", PDF))
     services.settlement_transition(actor=owner, settlement=settlement, status="sent")
     link, token = services.share_link_create(actor=owner, settlement=settlement)
-    owner.is_superuser = owner.is_staff = True
-    owner.save(update_fields=["is_superuser", "is_staff"])
     return {"pk": [settlement.pk], "attachment_id": [attachment.pk], "ticket_id": [ticket.pk],
             "link_id": [link.pk], "key": [ticket.key, ticket.project.key], "token": [token]}
 
@@ -208,13 +218,14 @@ def assert_common_headers(response, *, framing="DENY"):
 
 def test_every_page_sends_the_headers_and_runs_no_inline_code(owner, world):
     client = Client()
-    client.force_login(owner)
-    checked = 0
+    client.force_login(owner)  # a superuser: the admin's pages too
+    checked = badges = 0
     for path, _pattern in routes(world, api=False):
         response = client.get(path)
         if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
             continue
         checked += 1
+        badges += response.content.count(b'class="billing-badge ')
         assert_common_headers(response)
         csp = policy(response)
         assert csp.get("object-src", csp.get("default-src")) in {"'none'"} or csp["default-src"] == "'none'", path
@@ -226,7 +237,7 @@ def test_every_page_sends_the_headers_and_runs_no_inline_code(owner, world):
         allowed = {nonce.group(1)} if nonce else set()
         assert set(found.scripts) <= allowed and set(found.styles) <= allowed, (path, found.scripts, found.styles)
         assert found.style_attributes == [] and found.handlers == [], (path, found.style_attributes, found.handlers)
-    assert checked > 50
+    assert checked > 50 and badges > 0, (checked, badges)
 
 
 def test_headers_on_api_answers_downloads_and_the_customer_page(owner, world, settlement, api_client):

@@ -124,6 +124,8 @@ def test_hostile_file_names_are_refused_or_sanitised(client_for, owner, settleme
     ("evil\u202egnp.pdf", "evilgnp.pdf"),
     ("line\u2028break.pdf", "linebreak.pdf"),
     ("c1\x85control\x9b.pdf", "c1_control_.pdf"),
+    # Persian needs its zero-width non-joiner (the MCP tool passes it; Django's multipart parser drops it).
+    ("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.pdf", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.pdf"),
     ("..", None),
     ("", None),
 ])

@@ -23,7 +23,7 @@ WINDOW = 60
 @pytest.fixture(autouse=True)
 def small_limits(settings):
     limits = {"failures": LIMIT, "window": WINDOW}
-    settings.BRUTE_FORCE_LIMITS = {"api_token": limits, "share_link": limits}
+    settings.BRUTE_FORCE_LIMITS = {"api_token": limits, "share_link": limits, "login": limits}
 
 
 def address() -> str:
@@ -241,3 +241,27 @@ def _user(username):
     from tests.factories import UserFactory
 
     return UserFactory(username=username)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("login_url", ["/accounts/login/", "/admin/login/"])
+def test_failed_sign_ins_are_throttled_per_address(login_url):
+    """Passwords are what people guess: after the limit of failures an address cannot sign in,
+    even with the right password, and is told why; other addresses sign in as usual."""
+    user = _user("ann")
+    user.set_password("right-password")
+    user.is_staff = True
+    user.save()
+    attacker, colleague = address(), address()
+
+    def sign_in(password, ip):
+        return Client().post(login_url, {"username": "ann", "password": password}, REMOTE_ADDR=ip)
+
+    for n in range(LIMIT):
+        tally("abuse")
+        assert sign_in(f"guess-{n}", attacker).status_code == 200  # the form again, with its error
+    tally("abuse")
+    blocked = sign_in("right-password", attacker)
+    assert blocked.status_code == 200 and "_auth_user_id" not in blocked.wsgi_request.session
+    assert b"Too many failed sign-ins from your address" in blocked.content
+    assert sign_in("right-password", colleague).status_code == 302
