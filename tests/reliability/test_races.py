@@ -21,26 +21,14 @@ from settlements.models import Settlement, SettlementAttachment, SettlementEvent
 from tests.billing.conftest import grant_billing
 from tests.factories import ContractFactory, ProjectFactory, TicketFactory, TimeEntryFactory, UserFactory, grant
 from tests.helpers import race
-from tests.settlements.conftest import isolated_storage  # noqa: F401 (autouse: a storage prefix per test)
 from tests.settlements.test_attachments import stored_names
 from tests.tally import tally
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("isolated_storage")]
 
 OCTOBER = date(2026, 10, 1)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-
-
-@pytest.fixture
-def mnx(db):
-    return ProjectFactory(key="MNX")
-
-
-@pytest.fixture
-def owner(mnx):
-    user = UserFactory(username="owner")
-    grant(user, mnx, "owner")
-    return user
 
 
 @pytest.fixture

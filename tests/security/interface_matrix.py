@@ -233,42 +233,36 @@ REST: dict[str, Entry] = {
     "DELETE /api/projects/{key}/": Entry(OWN_FOREIGN, _rest(
         "delete", lambda w, s, u: f"/api/projects/{w.empty_project[s].key}/"),
         project_rule("project", "delete", 204, family="project")),
-    # Members and roles: reading follows reading the project, changing follows changing it.
-    "GET /api/projects/{project_key}/members/": Entry(
-        OWN_FOREIGN, _rest("get", lambda w, s, u: _project(w, s) + "members/"),
-        project_rule("project", "retrieve", 200, family="project")),
-    "POST /api/projects/{project_key}/members/": Entry(
-        OWN_FOREIGN, _rest("post", lambda w, s, u: _project(w, s) + "members/",
-                           lambda w, s: {"user": "m_non_member", "role": "viewer"}),
-        project_rule("project", "update", 201, family="project")),
-    "GET /api/projects/{project_key}/members/{username}/": Entry(
-        OWN_FOREIGN, _rest("get", lambda w, s, u: _project(w, s) + "members/m_victim/"),
-        project_rule("project", "retrieve", 200, family="project")),
-    "PATCH /api/projects/{project_key}/members/{username}/": Entry(
-        OWN_FOREIGN, _rest("patch", lambda w, s, u: _project(w, s) + "members/m_victim/",
-                           lambda w, s: {"role": "member"}),
-        project_rule("project", "update", 200, family="project")),
-    "DELETE /api/projects/{project_key}/members/{username}/": Entry(
-        OWN_FOREIGN, _rest("delete", lambda w, s, u: _project(w, s) + "members/m_victim/"),
-        project_rule("project", "delete", 204, family="project")),
-    "GET /api/projects/{project_key}/roles/": Entry(
-        OWN_FOREIGN, _rest("get", lambda w, s, u: _project(w, s) + "roles/"),
-        project_rule("project", "retrieve", 200, family="project")),
-    "POST /api/projects/{project_key}/roles/": Entry(
-        OWN_FOREIGN, _rest("post", lambda w, s, u: _project(w, s) + "roles/",
-                           lambda w, s: {"slug": "auditor", "name": "Auditor", "permissions": ["tickets:read"]}),
-        project_rule("project", "update", 201, family="project")),
-    "GET /api/projects/{project_key}/roles/{slug}/": Entry(
-        OWN_FOREIGN, _rest("get", lambda w, s, u: _project(w, s) + "roles/reader/"),
-        project_rule("project", "retrieve", 200, family="project")),
-    "PATCH /api/projects/{project_key}/roles/{slug}/": Entry(
-        OWN_FOREIGN, _rest("patch", lambda w, s, u: _project(w, s) + "roles/reader/",
-                           lambda w, s: {"name": "Renamed"}),
-        project_rule("project", "update", 200, family="project")),
-    "DELETE /api/projects/{project_key}/roles/{slug}/": Entry(
-        OWN_FOREIGN, _rest("delete", lambda w, s, u: _project(w, s) + "roles/reader/"),
-        project_rule("project", "delete", 204, family="project")),
 }
+
+
+def _project_children(collection: str, template: str, sample: str, create_body: dict, patch_body: dict):
+    """A project's members or roles: reading follows reading the project, changing follows
+    changing it (create/update need project update, delete needs project delete)."""
+    base = f"/api/projects/{{project_key}}/{collection}/"
+    detail = f"{base}{{{template}}}/"
+
+    def url(suffix=""):
+        return lambda w, s, u: f"{_project(w, s)}{collection}/{suffix}"
+
+    def entry(method, path, action, status, body=None):
+        return Entry(OWN_FOREIGN, _rest(method, path, (lambda w, s: body) if body else None),
+                     project_rule("project", action, status, family="project"))
+
+    return {
+        f"GET {base}": entry("get", url(), "retrieve", 200),
+        f"POST {base}": entry("post", url(), "update", 201, create_body),
+        f"GET {detail}": entry("get", url(f"{sample}/"), "retrieve", 200),
+        f"PATCH {detail}": entry("patch", url(f"{sample}/"), "update", 200, patch_body),
+        f"DELETE {detail}": entry("delete", url(f"{sample}/"), "delete", 204),
+    }
+
+
+REST.update(_project_children("members", "username", "m_victim", {"user": "m_non_member", "role": "viewer"},
+                              {"role": "member"}))
+REST.update(_project_children("roles", "slug", "reader",
+                              {"slug": "auditor", "name": "Auditor", "permissions": ["tickets:read"]},
+                              {"name": "Renamed"}))
 
 
 def _crud(base: str, resource: str, kind: str, ident, body, *, delete_kind: str | None = None, scopes=OWN_FOREIGN,

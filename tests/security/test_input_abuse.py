@@ -3,14 +3,12 @@ script in Markdown notes and in ticket titles. Each is refused with a status and
 made harmless, and leaves nothing behind: no row, no stored object, no 500."""
 
 import asyncio
-import contextlib
 import json
 import re
 
 import pytest
 from django.core.asgi import get_asgi_application
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -18,6 +16,7 @@ from django.urls import reverse
 from core.uploads import limit_request_body
 from settlements import services
 from settlements.models import Settlement, SettlementAttachment
+from tests.settlements.test_attachments import stored_names
 from tests.tally import tally
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("isolated_storage")]
@@ -29,20 +28,6 @@ ELF = b"\x7fELF\x02\x01\x01" + b"\x00" * 32
 HTML = b"<!doctype html><html><script>alert(document.cookie)</script></html>"
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
 PHP = b"<?php system($_GET['c']); ?>"
-
-
-def stored_names(settlement_id) -> list[str]:
-    found = []
-
-    def walk(path):
-        directories, names = default_storage.listdir(path)
-        found.extend(f"{path}/{name}" for name in names)
-        for directory in directories:
-            walk(f"{path}/{directory}")
-
-    with contextlib.suppress(FileNotFoundError):
-        walk(f"settlements/{settlement_id}")
-    return sorted(found)
 
 
 def _upload(client, settlement, name, content):

@@ -9,11 +9,6 @@ from tests.factories import ProjectFactory, TicketFactory, UserFactory, grant
 
 
 @pytest.fixture
-def mnx(db):
-    return ProjectFactory(key="MNX")
-
-
-@pytest.fixture
 def acme(db):
     return ProjectFactory(key="ACME")
 
@@ -44,20 +39,8 @@ def linked(settlement, ticket, owner):
 
 
 @pytest.fixture(autouse=True)
-def isolated_storage(request, settings, tmp_path):
-    """Each test gets its own storage location (a key prefix on S3, a folder locally), so
-    objects left by one test never show up in another's assertions."""
-    import uuid
-
-    # Shallow copies: the options hold a boto3 TransferConfig, which does not survive deepcopy.
-    options = dict(settings.STORAGES["default"].get("OPTIONS", {}))
-    storages = {**settings.STORAGES, "default": {**settings.STORAGES["default"], "OPTIONS": options}}
-    if storages["default"]["BACKEND"].endswith("S3Storage"):
-        request.getfixturevalue("s3_bucket")
-        options["location"] = f"test-{uuid.uuid4().hex}"
-    else:
-        options["location"] = str(tmp_path / "media")
-    settings.STORAGES = storages
+def storage_per_test(isolated_storage):
+    """Every settlements test gets a storage location of its own (tests/conftest.py)."""
 
 
 @pytest.fixture
