@@ -114,6 +114,29 @@ def _upload_and_preview(page, tmp_path) -> None:
     assert preview.status == 200 and preview.headers["content-type"] == "application/pdf"
     assert preview.headers["content-disposition"].startswith("inline")
     assert preview.body().startswith(b"%PDF")
+    # Chromium's PDF viewer draws into the frame (dark around the page) under the policies the
+    # preview carries; waiting for it also keeps the screenshot from catching a blank frame.
+    assert _eventually(lambda: _corner_is_dark(frame.screenshot()), seconds=10), "the PDF viewer drew nothing"
+
+
+def _corner_is_dark(png: bytes) -> bool:
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("L")
+    return image.getpixel((5, image.height - 5)) < 128
+
+
+def _eventually(check, *, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def _transition(page, button: str, status: str) -> None:
