@@ -204,7 +204,12 @@ def _lock_run(run: BillingRun, what: str) -> BillingRun:
 
 
 def _lock_draft(invoice: Invoice, what: str) -> Invoice:
+    """Lock a draft for a change, its run first: run, then invoice, the order of run_post and
+    run_delete. (Refresh re-points items at the run, whose foreign-key check takes a share lock
+    on the run row at commit; a post holding the run and waiting for this invoice deadlocked.)"""
     pk = invoice.pk
+    if invoice.run_id:
+        list(BillingRun.objects.select_for_update().filter(pk=invoice.run_id).values_list("pk", flat=True))
     invoice = Invoice.objects.select_for_update().filter(pk=pk).first()
     if invoice is None:
         raise NotFound(GONE_MESSAGE.format(what="Invoice", pk=pk))
@@ -387,9 +392,6 @@ def _log_posted(invoices: list[Invoice], *, actor, started: float) -> None:
 def invoice_post(*, actor, invoice: Invoice) -> Invoice:
     require_billing(actor, "admin")
     started = time.monotonic()
-    if invoice.run_id:
-        # Its run first, as run_delete and run_post lock them: run, then invoice.
-        list(BillingRun.objects.select_for_update().filter(pk=invoice.run_id).values_list("pk", flat=True))
     invoice = _lock_draft(invoice, "posted")
     posted = _finalise(invoice, actor=actor, series=INVOICE_SERIES, item_status=ItemStatus.INVOICED)
     _close_run_if_done(posted.run_id)

@@ -1,5 +1,5 @@
 """The sign-in forms of the dashboard and the admin: Django's, telling an address that has failed
-too often why it cannot sign in (core.throttling.ThrottledLoginBackend refuses it)."""
+too often why it cannot sign in (core.throttling.ThrottledModelBackend refuses it)."""
 
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm

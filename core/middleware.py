@@ -1,12 +1,15 @@
 """Request hygiene applied before any view, and the answers htmx requests get when something
 outside the views (login, CSRF, a plain 404) refuses them."""
 
+import logging
 import secrets
 from functools import wraps
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render, resolve_url
+
+logger = logging.getLogger(__name__)
 
 NUL_IN_URL_MESSAGE = "NUL characters are not allowed in URLs."
 NUL_IN_FORM_MESSAGE = "NUL characters are not allowed in form fields."
@@ -159,6 +162,9 @@ class DatabaseUnavailableMiddleware:
 
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
+        # The answer hides it from the client; the log must not (deadlocks, timeouts, a missing
+        # table after a skipped migration on SQLite all land here).
+        logger.warning("Database unavailable for %s %s", request.method, request.path, exc_info=exception)
         if request.path.startswith("/api/"):
             response = JsonResponse({"code": DATABASE_UNAVAILABLE_CODE, "detail": DATABASE_UNAVAILABLE_MESSAGE},
                                     status=503)

@@ -163,6 +163,9 @@ def _drag_on_the_board(page) -> None:
     done = page.locator('section.column[data-status="done"]')
     card.drag_to(done)
     expect(done.locator('article.ticket-card[data-ticket="MNX-1"]')).to_be_visible()
+    # The card moves at once; the save is still on its way while the card is aria-busy, and a
+    # reload before it answers would cancel it.
+    expect(card).not_to_have_attribute("aria-busy", "true")
     expect(page.locator("#messages .alert-error")).to_have_count(0)
     page.reload()  # saved, not just moved on the screen
     expect(page.locator('section.column[data-status="done"] article[data-ticket="MNX-1"]')).to_be_visible()

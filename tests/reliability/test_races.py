@@ -129,6 +129,22 @@ def test_deleting_a_run_while_its_last_draft_is_posted_one_wins_cleanly(owner, c
             assert not BillingItem.objects.filter(invoice=draft.pk).exists()
 
 
+def test_refreshing_a_draft_while_it_is_posted_one_after_the_other(owner, clerk):
+    """A refresh re-points lines at the draft's run (a foreign-key check locks the run row at
+    commit); a post holding that run while waiting for the draft deadlocked with it. Both lock
+    the run first now: the post lands after the refresh, or the refresh finds a posted invoice."""
+    for round_number in range(6):
+        client, _ = _priced_entry(owner, key=f"RF{round_number}")
+        draft = Invoice.objects.get(run=invoicing.run_build(actor=clerk, period=OCTOBER, client_ids=[client.pk]).run)
+        outcomes = race(lambda n, draft=draft: (invoicing.invoice_refresh(actor=clerk, invoice=draft) if n == 0
+                                                else invoicing.invoice_post(actor=clerk, invoice=draft)), 2)
+        tally("race")
+        refreshed, posted = outcomes
+        assert isinstance(posted, Invoice), outcomes
+        assert isinstance(refreshed, Invoice) or _code(refreshed) == "invoice_not_draft", outcomes
+        assert Invoice.objects.get(pk=draft.pk).status == Invoice.Status.POSTED
+
+
 # --- 3. Draft builds of one scope -------------------------------------------------------------
 
 def test_eight_builds_of_one_scope_reserve_each_item_exactly_once(owner, clerk):
