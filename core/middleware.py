@@ -86,11 +86,18 @@ def limit_request_size(get_response):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if (limit is not None and not request.content_type.startswith("multipart/")
                 and _declared_length(request) > limit):
-            return JsonResponse({"code": REQUEST_TOO_LARGE_CODE,
-                                 "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit // 1024)}, status=413)
+            return JsonResponse(body_too_large_payload(), status=413)
         return get_response(request)
 
     return middleware
+
+
+def body_too_large_payload() -> dict:
+    """The 413 of a non-file body past DATA_UPLOAD_MAX_MEMORY_SIZE, wherever it is noticed: here
+    (a Content-Length), in core.uploads (a streamed body under ASGI) or in Django's parser
+    (core.api.exceptions.bad_request)."""
+    limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
+    return {"code": REQUEST_TOO_LARGE_CODE, "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit)}
 
 
 # Pages load only our own static files (htmx is vendored, no CDN); an inline <script> or <style>

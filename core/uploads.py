@@ -5,6 +5,8 @@ import json
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 
+from core.middleware import body_too_large_payload
+
 # Room for multipart boundaries and the small form fields around one file.
 MULTIPART_SLACK = 64 * 1024
 
@@ -44,7 +46,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
         return None
 
 
-REQUEST_TOO_LARGE_MESSAGE = "The request is larger than the {limit} MB a file may have; nothing was saved."
+FILE_TOO_LARGE_MESSAGE = "The request is larger than the {limit} MB a file may have; nothing was saved."
 
 
 def limit_request_body(app):
@@ -94,12 +96,10 @@ def _body_limit(content_type: bytes) -> tuple[int, str]:
 
 async def _refuse(send, code: str = "file_too_large") -> None:
     if code == "file_too_large":
-        detail = REQUEST_TOO_LARGE_MESSAGE.format(limit=max_upload_bytes() // (1024 * 1024))
+        payload = {"code": code, "detail": FILE_TOO_LARGE_MESSAGE.format(limit=max_upload_bytes() // (1024 * 1024))}
     else:
-        from core.middleware import REQUEST_TOO_LARGE_MESSAGE as BODY_TOO_LARGE_MESSAGE
-
-        detail = BODY_TOO_LARGE_MESSAGE.format(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1024)
-    body = json.dumps({"code": code, "detail": detail}).encode()
+        payload = body_too_large_payload()
+    body = json.dumps(payload).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})

@@ -3,7 +3,6 @@ validation errors an `errors` object mapping each field to `[{"message", "code"}
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -101,12 +100,10 @@ def bad_request(request, exception=None):
     core.middleware.limit_request_size does, not Django's plain 400 page."""
     from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 
-    from core.middleware import REQUEST_TOO_LARGE_CODE, REQUEST_TOO_LARGE_MESSAGE
+    from core.middleware import body_too_large_payload
 
     if isinstance(exception, RequestDataTooBig):
-        limit = (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) // 1024
-        return JsonResponse({"code": REQUEST_TOO_LARGE_CODE, "detail": REQUEST_TOO_LARGE_MESSAGE.format(limit=limit)},
-                            status=413)
+        return JsonResponse(body_too_large_payload(), status=413)
     if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
         return JsonResponse({"code": "too_many_fields", "detail": TOO_MANY_FIELDS_MESSAGE}, status=400)
     return defaults.bad_request(request, exception)
